@@ -1,0 +1,232 @@
+//! Link tokens: what `/mlink/<token>` carries.
+//!
+//! A token names its link (128 random bits), says where it goes (project, bot, messenger) and
+//! until when, and is sealed with a truncated HMAC-SHA256. So the redirect can answer from the
+//! token alone: a forged or altered token fails its MAC and an expired one its expiry, with no
+//! storage read. Single use is enforced where it matters, at the merge.
+//!
+//! Layout (then base64url without padding):
+//! `version(1) | link_id(16) | expires_at u32 BE (unix s) | client_type(1) |
+//!  project_len(1) project | group_len(1) group | mac(16)`
+
+use super::{ClientType, Group, ProjectName};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+const VERSION: u8 = 1;
+const MAC_LEN: usize = 16;
+
+/// The 128-bit random id of a merge link; also the payload handed to the messenger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LinkId(pub [u8; 16]);
+
+impl LinkId {
+    pub fn random() -> Self {
+        LinkId(super::secrets::random_bytes())
+    }
+
+    /// 22 characters of `A-Za-z0-9_-`: fits Telegram's `start` rule (64 chars) and every other
+    /// messenger's payload field.
+    pub fn to_payload(self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    pub fn from_payload(s: &str) -> Option<Self> {
+        if s.len() != 22 {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(s).ok()?;
+        Some(LinkId(bytes.try_into().ok()?))
+    }
+}
+
+/// The key that seals tokens (from the `LINK_SECRET` worker secret). Build once, clone per use.
+#[derive(Clone)]
+pub struct LinkKey(Hmac<Sha256>);
+
+impl LinkKey {
+    pub fn new(secret: &[u8]) -> Self {
+        LinkKey(Hmac::new_from_slice(secret).expect("HMAC takes keys of any length"))
+    }
+
+    fn mac(&self, data: &[u8]) -> [u8; MAC_LEN] {
+        let mut mac = self.0.clone();
+        mac.update(data);
+        let full = mac.finalize().into_bytes();
+        full[..MAC_LEN]
+            .try_into()
+            .expect("SHA-256 output is 32 bytes")
+    }
+
+    fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
+        let mut mac = self.0.clone();
+        mac.update(data);
+        mac.verify_truncated_left(tag).is_ok()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkToken {
+    pub link_id: LinkId,
+    /// Unix seconds.
+    pub expires_at: u32,
+    pub client_type: ClientType,
+    pub project: ProjectName,
+    pub group: Group,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("not a link token")]
+    Malformed,
+    #[error("the token's seal does not match")]
+    BadMac,
+    #[error("the link expired")]
+    Expired(Box<LinkToken>),
+}
+
+impl LinkToken {
+    pub fn encode(&self, key: &LinkKey) -> String {
+        let mut bytes = Vec::with_capacity(24 + 2 + 32 + 64 + MAC_LEN);
+        bytes.push(VERSION);
+        bytes.extend_from_slice(&self.link_id.0);
+        bytes.extend_from_slice(&self.expires_at.to_be_bytes());
+        bytes.push(self.client_type.code() as u8);
+        for part in [self.project.as_str(), self.group.as_str()] {
+            bytes.push(part.len() as u8);
+            bytes.extend_from_slice(part.as_bytes());
+        }
+        let tag = key.mac(&bytes);
+        bytes.extend_from_slice(&tag);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Decodes and verifies a token; `now_s` is unix seconds.
+    pub fn decode(token: &str, key: &LinkKey, now_s: u64) -> Result<LinkToken, TokenError> {
+        if token.len() > 256 {
+            return Err(TokenError::Malformed);
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(token)
+            .map_err(|_| TokenError::Malformed)?;
+        if bytes.len() < 1 + 16 + 4 + 1 + 2 + MAC_LEN || bytes[0] != VERSION {
+            return Err(TokenError::Malformed);
+        }
+        let (data, tag) = bytes.split_at(bytes.len() - MAC_LEN);
+        if !key.verify(data, tag) {
+            return Err(TokenError::BadMac);
+        }
+        let parsed = Self::parse_body(data).ok_or(TokenError::Malformed)?;
+        if u64::from(parsed.expires_at) <= now_s {
+            return Err(TokenError::Expired(Box::new(parsed)));
+        }
+        Ok(parsed)
+    }
+
+    fn parse_body(data: &[u8]) -> Option<LinkToken> {
+        let link_id = LinkId(data.get(1..17)?.try_into().ok()?);
+        let expires_at = u32::from_be_bytes(data.get(17..21)?.try_into().ok()?);
+        let client_type = ClientType::from_code(i64::from(*data.get(21)?)).ok()?;
+        let (project, rest) = length_prefixed(data.get(22..)?)?;
+        let (group, rest) = length_prefixed(rest)?;
+        if !rest.is_empty() {
+            return None;
+        }
+        Some(LinkToken {
+            link_id,
+            expires_at,
+            client_type,
+            project: ProjectName::parse(project).ok()?,
+            group: Group::parse(group).ok()?,
+        })
+    }
+}
+
+fn length_prefixed(data: &[u8]) -> Option<(&str, &[u8])> {
+    let len = usize::from(*data.first()?);
+    let text = std::str::from_utf8(data.get(1..1 + len)?).ok()?;
+    Some((text, &data[1 + len..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> LinkToken {
+        LinkToken {
+            link_id: LinkId([7; 16]),
+            expires_at: 2_000_000_000,
+            client_type: ClientType::Telegram,
+            project: ProjectName::parse("acme").unwrap(),
+            group: Group::parse("botB").unwrap(),
+        }
+    }
+
+    fn key() -> LinkKey {
+        LinkKey::new(b"test link secret")
+    }
+
+    #[test]
+    fn round_trips_and_is_url_safe() {
+        let token = sample().encode(&key());
+        assert!(token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+        assert_eq!(
+            LinkToken::decode(&token, &key(), 1_900_000_000),
+            Ok(sample())
+        );
+    }
+
+    #[test]
+    fn any_altered_character_fails() {
+        let token = sample().encode(&key());
+        for i in 0..token.len() {
+            let mut chars: Vec<char> = token.chars().collect();
+            chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+            let altered: String = chars.into_iter().collect();
+            assert!(
+                LinkToken::decode(&altered, &key(), 0).is_err(),
+                "altered at {i} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn other_keys_and_garbage_are_refused() {
+        let token = sample().encode(&key());
+        let other = LinkKey::new(b"another secret");
+        assert_eq!(
+            LinkToken::decode(&token, &other, 0),
+            Err(TokenError::BadMac)
+        );
+        for junk in ["", "AAAA", "!!!!", &"A".repeat(300)] {
+            assert_eq!(
+                LinkToken::decode(junk, &key(), 0),
+                Err(TokenError::Malformed)
+            );
+        }
+    }
+
+    #[test]
+    fn expiry_is_checked_after_the_seal() {
+        let token = sample().encode(&key());
+        assert_eq!(
+            LinkToken::decode(&token, &key(), 2_000_000_000),
+            Err(TokenError::Expired(Box::new(sample())))
+        );
+        assert!(LinkToken::decode(&token, &key(), 1_999_999_999).is_ok());
+    }
+
+    #[test]
+    fn payload_is_the_link_id() {
+        let id = LinkId::random();
+        let payload = id.to_payload();
+        assert_eq!(payload.len(), 22);
+        assert_eq!(LinkId::from_payload(&payload), Some(id));
+        assert_eq!(LinkId::from_payload("short"), None);
+        assert_ne!(LinkId::random(), LinkId::random());
+    }
+}

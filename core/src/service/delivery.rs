@@ -1,0 +1,123 @@
+//! Delivering the outbox: which request each item becomes, what an answer means, and when to
+//! try again. The glue does the network I/O and calls back with the outcome.
+
+use super::{ApiError, Config};
+use crate::domain::callback::SigningKey;
+use crate::domain::secrets::random_bytes;
+use crate::domain::time::Millis;
+use crate::domain::{Group, UserId};
+use crate::http::OutboundRequest;
+use crate::store::{OutboxItem, OutboxKind, Sql, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// A text to send to a client through one of the project's bots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendText {
+    pub group: Group,
+    pub to: UserId,
+    pub text: String,
+}
+
+/// How long the glue waits for an answer.
+pub const TIMEOUT_MS: u32 = 15_000;
+/// Items handled per alarm run; the alarm comes back for the rest.
+pub const BATCH: i64 = 50;
+
+/// Builds the HTTP request for an outbox item (the secrets stay in the store until now).
+pub fn request_for<S: Sql>(
+    store: &Store<S>,
+    config: &Config,
+    item: &OutboxItem,
+    now: Millis,
+) -> Result<OutboundRequest, ApiError> {
+    match item.kind {
+        OutboxKind::Callback => {
+            let project = store
+                .project()?
+                .ok_or_else(|| ApiError::Internal("outbox without a project".into()))?;
+            let key = SigningKey::parse(&project.callback_secret)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let webhook_id = item.webhook_id.clone().unwrap_or_default();
+            Ok(key.signed_request(
+                &project.callback_url,
+                &webhook_id,
+                now / 1000,
+                &item.payload,
+            ))
+        }
+        OutboxKind::Send => {
+            let send: SendText = serde_json::from_str(&item.payload)
+                .map_err(|e| ApiError::Internal(format!("outbox send: {e}")))?;
+            let bot = store
+                .bot(&send.group)?
+                .ok_or_else(|| ApiError::Internal(format!("bot {} is gone", send.group)))?;
+            Ok(bot.bot.send_text(&config.bases, &send.to, &send.text))
+        }
+    }
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered,
+    /// Try again later; `retry_after_s` is the receiver's `Retry-After`, if it sent one.
+    Failed {
+        error: String,
+        retry_after_s: Option<i64>,
+    },
+}
+
+/// 2xx only is success; redirects count as failures (Standard Webhooks).
+pub fn judge(status: u16, retry_after: Option<&str>, body: &str, item: &OutboxItem) -> Attempt {
+    if (200..300).contains(&status) {
+        return Attempt::Delivered;
+    }
+    let detail: String = body.chars().take(200).collect();
+    let what = match item.kind {
+        OutboxKind::Callback => "callback receiver",
+        OutboxKind::Send => "messenger",
+    };
+    Attempt::Failed {
+        error: format!("{what} answered {status}: {detail}"),
+        retry_after_s: retry_after.and_then(|v| v.trim().parse().ok()),
+    }
+}
+
+/// When to try again after `attempts` failures (counting this one), or None to give up.
+/// Jitter of up to 10 % spreads retries of many items; `Retry-After` is honoured when later.
+pub fn next_attempt(
+    schedule_s: &[i64],
+    attempts: i64,
+    retry_after_s: Option<i64>,
+    now: Millis,
+) -> Option<Millis> {
+    let base_s = *schedule_s.get(usize::try_from(attempts - 1).ok()?)?;
+    let jitter_ms = (base_s * 1000 / 10) * i64::from(random_bytes::<1>()[0]) / 255;
+    let delay_ms = (base_s * 1000 + jitter_ms).max(retry_after_s.unwrap_or(0) * 1000);
+    Some(now + delay_ms)
+}
+
+/// Records the outcome of an attempt.
+pub fn record<S: Sql>(
+    store: &Store<S>,
+    config: &Config,
+    item: &OutboxItem,
+    attempt: Attempt,
+    now: Millis,
+) -> Result<(), StoreError> {
+    match attempt {
+        Attempt::Delivered => store.delivered(item.id),
+        Attempt::Failed {
+            error,
+            retry_after_s,
+        } => {
+            let next = next_attempt(
+                &config.retry_schedule_s,
+                item.attempts + 1,
+                retry_after_s,
+                now,
+            );
+            store.attempt_failed(item.id, next, &error)
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! What mlink does with a request, over the store: the owner API ([`owner`]), messenger webhooks
+//! ([`webhook`]), and delivery of the outbox ([`delivery`]). The worker glue parses the route
+//! ([`routes`]), supplies the store, the clock and the network, and turns [`Reply`] into HTTP.
+
+pub mod delivery;
+pub mod owner;
+pub mod routes;
+pub mod webhook;
+
+use crate::domain::token::LinkKey;
+use crate::messengers::ApiBases;
+use crate::store::StoreError;
+use serde_json::json;
+
+/// Deployment settings (wrangler vars and secrets), read once per isolate by the glue.
+#[derive(Clone)]
+pub struct Config {
+    /// Scheme and host of links, without a trailing slash.
+    pub public_base_url: String,
+    pub link_ttl_s: i64,
+    pub bases: ApiBases,
+    pub link_key: LinkKey,
+    /// Delays before each retry of a failed delivery, in seconds.
+    pub retry_schedule_s: Vec<i64>,
+}
+
+/// Svix's schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (~27 h).
+pub const DEFAULT_RETRY_SCHEDULE_S: [i64; 7] = [5, 300, 1800, 7200, 18000, 36000, 36000];
+
+pub const DEFAULT_LINK_TTL_S: i64 = 7 * 24 * 3600;
+
+/// A JSON answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    pub fn ok(body: serde_json::Value) -> Self {
+        Reply { status: 200, body }
+    }
+
+    pub fn created(body: serde_json::Value) -> Self {
+        Reply { status: 201, body }
+    }
+}
+
+/// Every way a request can fail, each with its HTTP status and a stable `code`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing or wrong credentials")]
+    Unauthorized,
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    #[error("{message}")]
+    Upstream { code: &'static str, message: String },
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::NotFound {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Unprocessable {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest(_) => 400,
+            ApiError::Unauthorized => 401,
+            ApiError::NotFound { .. } => 404,
+            ApiError::MethodNotAllowed(_) => 405,
+            ApiError::TooLarge(_) => 413,
+            ApiError::Unprocessable { .. } => 422,
+            ApiError::Upstream { .. } => 502,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::Internal(_) => "internal",
+            ApiError::NotFound { code, .. }
+            | ApiError::Unprocessable { code, .. }
+            | ApiError::Upstream { code, .. } => code,
+        }
+    }
+
+    /// `{"error": {"code", "message"}}`; internal details stay out of it (the glue logs them).
+    pub fn reply(&self) -> Reply {
+        Reply {
+            status: self.status(),
+            body: json!({"error": {"code": self.code(), "message": self.to_string()}}),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+/// Reads a JSON body into `T`, or says what is wrong with it.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}

@@ -1,0 +1,420 @@
+//! The owner API: projects, bots, merge links, client cards, unmerge.
+
+use super::{parse_json, ApiError, Config, Reply};
+use crate::domain::callback::{new_webhook_id, Event, EventData};
+use crate::domain::secrets::{
+    api_key_matches, new_api_key, new_callback_secret, new_webhook_secret, sha256_hex,
+};
+use crate::domain::time::{rfc3339, Millis};
+use crate::domain::token::{LinkId, LinkToken};
+use crate::domain::{ClientId, ClientType, Group, ProjectName, UserId};
+use crate::http::OutboundRequest;
+use crate::messengers::{Bot, BotConfig, PublicBot};
+use crate::store::{Contact, LinkRecord, OutboxKind, ProjectRecord, Sql, Store};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const MAX_TAG_CHARS: usize = 4096;
+
+#[derive(Deserialize)]
+struct ProjectRequest {
+    callback_url: String,
+}
+
+fn valid_callback_url(url: &str) -> Result<(), ApiError> {
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 2048
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(
+            "invalid_callback_url",
+            "callback_url must be an http(s) URL of at most 2048 characters",
+        ))
+    }
+}
+
+/// `PUT /api/v1/projects/{project}` (the caller checked the admin token).
+pub fn put_project<S: Sql>(
+    store: &Store<S>,
+    name: &ProjectName,
+    body: &[u8],
+    now: Millis,
+) -> Result<Reply, ApiError> {
+    let request: ProjectRequest = parse_json(body)?;
+    valid_callback_url(&request.callback_url)?;
+    store.transaction(|s| {
+        if s.project()?.is_some() {
+            s.set_callback_url(&request.callback_url, now)?;
+            return Ok(Reply::ok(json!({
+                "project": name, "callback_url": request.callback_url, "created": false,
+            })));
+        }
+        let api_key = new_api_key();
+        let callback_secret = new_callback_secret();
+        s.create_project(
+            &ProjectRecord {
+                name: name.to_string(),
+                callback_url: request.callback_url.clone(),
+                api_key_hash: sha256_hex(&api_key),
+                callback_secret: callback_secret.clone(),
+            },
+            now,
+        )?;
+        Ok(Reply::created(json!({
+            "project": name, "callback_url": request.callback_url, "created": true,
+            "api_key": api_key, "callback_secret": callback_secret,
+        })))
+    })
+}
+
+/// Checks `Authorization: Bearer <api_key>`. An unknown project answers the same as a wrong key.
+pub fn authorize<S: Sql>(
+    store: &Store<S>,
+    authorization: Option<&str>,
+) -> Result<ProjectRecord, ApiError> {
+    match store.project()? {
+        Some(p) if api_key_matches(authorization, &p.api_key_hash) => Ok(p),
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+/// A bot connection checked and ready to save, and the messenger call that registers its webhook.
+pub struct BotPlan {
+    pub bot: Bot,
+    pub webhook_url: String,
+    pub registration: Option<OutboundRequest>,
+}
+
+#[derive(Deserialize)]
+struct BotRequest {
+    client_type: i64,
+    #[serde(default = "yes")]
+    register_webhook: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub fn webhook_url(config: &Config, project: &ProjectName, group: &Group) -> String {
+    format!("{}/webhooks/{project}/{group}", config.public_base_url)
+}
+
+/// `PUT .../bots/{group}`, first half: validate and prepare (nothing written yet).
+pub fn plan_bot<S: Sql>(
+    store: &Store<S>,
+    config: &Config,
+    project: &ProjectName,
+    group: &Group,
+    body: &[u8],
+) -> Result<BotPlan, ApiError> {
+    let request: BotRequest = parse_json(body)?;
+    let fields: Value = parse_json(body)?;
+    let client_type = client_type(request.client_type)?;
+    let bot_config = BotConfig::from_request(client_type, &fields)
+        .map_err(|e| ApiError::unprocessable("invalid_bot", e.0))?;
+    // Keep the secret across reconnections so a webhook already registered keeps working.
+    let webhook_secret = match store.bot(group)? {
+        Some(existing) => existing.bot.webhook_secret,
+        None => new_webhook_secret(),
+    };
+    let url = webhook_url(config, project, group);
+    let registration = request
+        .register_webhook
+        .then(|| bot_config.webhook_registration(&config.bases, &url, &webhook_secret))
+        .flatten();
+    Ok(BotPlan {
+        bot: Bot {
+            group: group.clone(),
+            config: bot_config,
+            webhook_secret,
+        },
+        webhook_url: url,
+        registration,
+    })
+}
+
+/// `PUT .../bots/{group}`, second half, after the messenger accepted the webhook (if asked).
+/// Returns the reply and what the edge may cache about the bot.
+pub fn save_bot<S: Sql>(
+    store: &Store<S>,
+    plan: &BotPlan,
+    now: Millis,
+) -> Result<(Reply, PublicBot), ApiError> {
+    let created = store.transaction(|s| s.save_bot(&plan.bot, now))?;
+    let mut body = bot_json(&plan.bot, &plan.webhook_url, now);
+    body["webhook_secret"] = plan.bot.webhook_secret.clone().into();
+    body["webhook_registered"] = plan.registration.is_some().into();
+    let reply = if created {
+        Reply::created(body)
+    } else {
+        Reply::ok(body)
+    };
+    Ok((reply, plan.bot.config.public()))
+}
+
+/// A bot as the API shows it: never its tokens or secrets.
+fn bot_json(bot: &Bot, webhook_url: &str, connected_at: Millis) -> Value {
+    let mut body = json!({
+        "group": bot.group,
+        "client_type": bot.client_type().code(),
+        "messenger": bot.client_type().name(),
+        "webhook_url": webhook_url,
+        "connected_at": rfc3339(connected_at),
+    });
+    if let (Value::Object(target), Ok(Value::Object(public))) =
+        (&mut body, serde_json::to_value(bot.config.public()))
+    {
+        public
+            .into_iter()
+            .filter(|(k, _)| k != "messenger")
+            .for_each(|(k, v)| {
+                target.insert(k, v);
+            });
+    }
+    body
+}
+
+pub fn list_bots<S: Sql>(
+    store: &Store<S>,
+    config: &Config,
+    project: &ProjectName,
+) -> Result<Reply, ApiError> {
+    let bots: Vec<Value> = store
+        .bots()?
+        .iter()
+        .map(|r| {
+            bot_json(
+                &r.bot,
+                &webhook_url(config, project, &r.bot.group),
+                r.connected_at,
+            )
+        })
+        .collect();
+    Ok(Reply::ok(json!({ "bots": bots })))
+}
+
+/// What the edge needs to redirect to a bot, read by the slow `/mlink` path on a cache miss.
+pub fn public_bot<S: Sql>(store: &Store<S>, group: &Group) -> Result<Option<PublicBot>, ApiError> {
+    Ok(store.bot(group)?.map(|r| r.bot.config.public()))
+}
+
+fn client_type(code: i64) -> Result<ClientType, ApiError> {
+    ClientType::from_code(code)
+        .map_err(|e| ApiError::unprocessable("invalid_client_type", e.to_string()))
+}
+
+/// Salebot passes bot ids as numbers or strings.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum GroupField {
+    Text(String),
+    Number(i64),
+}
+
+#[derive(Deserialize)]
+struct MergeLinkRequest {
+    client_type: i64,
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    group: Option<GroupField>,
+}
+
+/// `POST .../clients/{id}/merge-links`: the seed's `get_merge_link(client_type, tag, group)`.
+pub fn create_merge_link<S: Sql>(
+    store: &Store<S>,
+    config: &Config,
+    project: &ProjectName,
+    client: ClientId,
+    body: &[u8],
+    now: Millis,
+) -> Result<Reply, ApiError> {
+    let request: MergeLinkRequest = parse_json(body)?;
+    let client_type = client_type(request.client_type)?;
+    let tag = request.tag.unwrap_or_default();
+    if tag.chars().count() > MAX_TAG_CHARS {
+        return Err(ApiError::unprocessable(
+            "tag_too_long",
+            format!("tag is at most {MAX_TAG_CHARS} characters"),
+        ));
+    }
+    let group = match request.group {
+        None => None,
+        Some(GroupField::Text(s)) => Some(s),
+        Some(GroupField::Number(n)) => Some(n.to_string()),
+    };
+    store.transaction(|s| {
+        let card = s
+            .live_client(client)?
+            .ok_or_else(|| ApiError::not_found("client_not_found", format!("no client {client}")))?;
+        let bot = match &group {
+            Some(g) => Group::parse(g)
+                .ok()
+                .map(|g| s.bot(&g))
+                .transpose()?
+                .flatten()
+                .filter(|b| b.bot.client_type() == client_type),
+            None => s.first_bot_of(client_type)?,
+        }
+        .ok_or_else(|| not_connected(client_type, group.as_deref()))?;
+        let link_id = LinkId::random();
+        let expires_at = now + config.link_ttl_s * 1000;
+        let from = s.latest_contact_of(card.id)?;
+        s.insert_link(&LinkRecord {
+            id: link_id.to_payload(),
+            client_id: card.id,
+            client_type,
+            group: bot.bot.group.to_string(),
+            tag: tag.clone(),
+            from: from.map(|c| (c.group, c.user_id)),
+            created_at: now,
+            expires_at,
+            used_at: None,
+            used_by: None,
+        })?;
+        s.record(
+            card.id,
+            now,
+            "merge_link_created",
+            json!({"messenger": client_type.name(), "group": bot.bot.group, "expires_at": rfc3339(expires_at)}),
+        )?;
+        let token = LinkToken {
+            link_id,
+            expires_at: (expires_at / 1000) as u32,
+            client_type,
+            project: project.clone(),
+            group: bot.bot.group.clone(),
+        }
+        .encode(&config.link_key);
+        Ok(Reply::created(json!({
+            "link": format!("{}/mlink/{token}", config.public_base_url),
+            "token": token,
+            "client_id": card.id,
+            "client_type": client_type.code(),
+            "messenger": client_type.name(),
+            "group": bot.bot.group,
+            "expires_at": rfc3339(expires_at),
+        })))
+    })
+}
+
+fn not_connected(client_type: ClientType, group: Option<&str>) -> ApiError {
+    let message = match group {
+        Some(g) => format!(
+            "no {} bot `{g}` is connected to this project",
+            client_type.name()
+        ),
+        None => format!("no {} bot is connected to this project", client_type.name()),
+    };
+    ApiError::unprocessable("messenger_not_connected", message)
+}
+
+/// The client card: dialogs, variables, history.
+pub fn card_json<S: Sql>(store: &Store<S>, id: ClientId) -> Result<Value, ApiError> {
+    let card = store
+        .client(id)?
+        .ok_or_else(|| ApiError::not_found("client_not_found", format!("no client {id}")))?;
+    let contacts: Vec<Value> = store.contacts_of(id)?.iter().map(contact_json).collect();
+    let history: Vec<Value> = store
+        .history_of(id)?
+        .into_iter()
+        .map(|h| json!({"at": rfc3339(h.at), "event": h.event, "detail": h.detail}))
+        .collect();
+    Ok(json!({
+        "client_id": card.id,
+        "merged_into": card.merged_into,
+        "created_at": rfc3339(card.created_at),
+        "updated_at": rfc3339(card.updated_at),
+        "contacts": contacts,
+        "variables": store.variables_of(id)?,
+        "history": history,
+    }))
+}
+
+fn contact_json(c: &Contact) -> Value {
+    json!({
+        "messenger": c.client_type.name(),
+        "client_type": c.client_type.code(),
+        "group": c.group,
+        "user_id": c.user_id,
+        "name": c.name,
+        "linked_at": rfc3339(c.linked_at),
+        "last_message_at": c.last_inbound_at.map(rfc3339),
+    })
+}
+
+pub fn get_client<S: Sql>(store: &Store<S>, id: ClientId) -> Result<Reply, ApiError> {
+    Ok(Reply::ok(card_json(store, id)?))
+}
+
+fn find_contact<S: Sql>(
+    store: &Store<S>,
+    group: &Group,
+    user: &UserId,
+) -> Result<Contact, ApiError> {
+    store.contact(group, user)?.ok_or_else(|| {
+        ApiError::not_found(
+            "contact_not_found",
+            format!("no contact {user} in bot {group}"),
+        )
+    })
+}
+
+pub fn get_contact<S: Sql>(
+    store: &Store<S>,
+    group: &Group,
+    user: &UserId,
+) -> Result<Reply, ApiError> {
+    let contact = find_contact(store, group, user)?;
+    Ok(Reply::ok(card_json(store, contact.client_id)?))
+}
+
+/// `unmerge_client()`: the dialog leaves the card it shares; an `unmerged` callback reports it.
+pub fn unmerge<S: Sql>(
+    store: &Store<S>,
+    group: &Group,
+    user: &UserId,
+    now: Millis,
+) -> Result<Reply, ApiError> {
+    store.transaction(|s| {
+        let contact = find_contact(s, group, user)?;
+        let Some((new, previous)) = s.unmerge_contact(&contact, json!({"by": "api"}), now)? else {
+            return Ok(Reply::ok(json!({
+                "changed": false, "client_id": contact.client_id, "previous_client_id": contact.client_id,
+            })));
+        };
+        enqueue_event(
+            s,
+            "unmerged",
+            EventData::Unmerged {
+                client_id: new.0,
+                previous_client_id: previous.0,
+                contact: contact.reference(),
+            },
+            now,
+        )?;
+        Ok(Reply::ok(json!({
+            "changed": true, "client_id": new, "previous_client_id": previous,
+        })))
+    })
+}
+
+/// Writes a callback event to the outbox (inside the caller's transaction).
+pub fn enqueue_event<S: Sql>(
+    store: &Store<S>,
+    kind: &str,
+    data: EventData,
+    now: Millis,
+) -> Result<(), ApiError> {
+    let event = Event {
+        kind: kind.to_string(),
+        timestamp: rfc3339(now),
+        data,
+    };
+    let body = serde_json::to_string(&event).expect("events serialize");
+    store.enqueue(OutboxKind::Callback, Some(&new_webhook_id()), &body, now)?;
+    Ok(())
+}

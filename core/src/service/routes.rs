@@ -1,0 +1,200 @@
+//! Which operation a method and path name. Shared by the edge (to pick the Durable Object) and the
+//! Durable Object (to run it), so both agree.
+
+use super::ApiError;
+use crate::domain::{ClientId, Group, ProjectName, UserId};
+use percent_encoding::percent_decode_str;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    /// `GET /mlink/{token}`: the redirect.
+    Mlink(String),
+    /// `PUT /api/v1/projects/{project}` (admin).
+    PutProject(ProjectName),
+    /// Any other project call (project API key).
+    Project(ProjectName, ProjectCall),
+    /// `POST /webhooks/{project}/{group}` (and `GET` for handshakes).
+    Webhook(ProjectName, Group),
+    /// Anything else: a static page, or 404.
+    Static,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectCall {
+    PutBot(Group),
+    ListBots,
+    CreateMergeLink(ClientId),
+    GetClient(ClientId),
+    GetContact(Group, UserId),
+    Unmerge(Group, UserId),
+}
+
+impl Route {
+    /// The project whose Durable Object serves this route.
+    pub fn project(&self) -> Option<&ProjectName> {
+        match self {
+            Route::PutProject(p) | Route::Project(p, _) | Route::Webhook(p, _) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn parse(method: &str, path: &str) -> Result<Route, ApiError> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match segments.as_slice() {
+            ["health"] => Ok(Route::Health),
+            ["mlink", token] => expect(method, &["GET", "HEAD"], Route::Mlink(token.to_string())),
+            ["webhooks", project, group] => expect(
+                method,
+                &["POST", "GET"],
+                Route::Webhook(project_name(project)?, group_id(group)?),
+            ),
+            ["api", "v1", "projects", project] => {
+                expect(method, &["PUT"], Route::PutProject(project_name(project)?))
+            }
+            ["api", "v1", "projects", project, rest @ ..] => {
+                let project = project_name(project)?;
+                Ok(Route::Project(project, project_call(method, rest)?))
+            }
+            ["api", ..] | ["webhooks", ..] => Err(ApiError::not_found(
+                "route_not_found",
+                format!("no such route: {method} {path}"),
+            )),
+            _ => Ok(Route::Static),
+        }
+    }
+}
+
+fn project_call(method: &str, rest: &[&str]) -> Result<ProjectCall, ApiError> {
+    let call = match rest {
+        ["bots"] => (["GET"], ProjectCall::ListBots),
+        ["bots", group] => (["PUT"], ProjectCall::PutBot(group_id(group)?)),
+        ["clients", id] => (["GET"], ProjectCall::GetClient(client_id(id)?)),
+        ["clients", id, "merge-links"] => (["POST"], ProjectCall::CreateMergeLink(client_id(id)?)),
+        ["contacts", group, user] => (
+            ["GET"],
+            ProjectCall::GetContact(group_id(group)?, user_id(user)?),
+        ),
+        ["contacts", group, user, "unmerge"] => (
+            ["POST"],
+            ProjectCall::Unmerge(group_id(group)?, user_id(user)?),
+        ),
+        _ => {
+            return Err(ApiError::not_found(
+                "route_not_found",
+                format!("no such route: /{}", rest.join("/")),
+            ))
+        }
+    };
+    expect(method, &call.0, call.1)
+}
+
+fn expect<T>(method: &str, allowed: &[&str], value: T) -> Result<T, ApiError> {
+    if allowed.contains(&method) {
+        Ok(value)
+    } else {
+        Err(ApiError::MethodNotAllowed(format!(
+            "use {} here",
+            allowed.join(" or ")
+        )))
+    }
+}
+
+fn decoded(segment: &str) -> Result<String, ApiError> {
+    percent_decode_str(segment)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| ApiError::BadRequest("path segments must be UTF-8".into()))
+}
+
+fn project_name(s: &str) -> Result<ProjectName, ApiError> {
+    ProjectName::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+fn group_id(s: &str) -> Result<Group, ApiError> {
+    Group::parse(&decoded(s)?).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+fn user_id(s: &str) -> Result<UserId, ApiError> {
+    UserId::parse(&decoded(s)?).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+fn client_id(s: &str) -> Result<ClientId, ApiError> {
+    ClientId::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> ProjectName {
+        ProjectName::parse(s).unwrap()
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(Route::parse("GET", "/health"), Ok(Route::Health));
+        assert_eq!(
+            Route::parse("GET", "/mlink/abc"),
+            Ok(Route::Mlink("abc".into()))
+        );
+        assert_eq!(
+            Route::parse("PUT", "/api/v1/projects/acme"),
+            Ok(Route::PutProject(p("acme")))
+        );
+        assert_eq!(
+            Route::parse("POST", "/api/v1/projects/acme/clients/42/merge-links"),
+            Ok(Route::Project(
+                p("acme"),
+                ProjectCall::CreateMergeLink(ClientId(42))
+            ))
+        );
+        assert_eq!(
+            Route::parse("POST", "/api/v1/projects/acme/contacts/bot1/AbC%3D/unmerge"),
+            Ok(Route::Project(
+                p("acme"),
+                ProjectCall::Unmerge(
+                    Group::parse("bot1").unwrap(),
+                    UserId::parse("AbC=").unwrap()
+                )
+            ))
+        );
+        assert_eq!(Route::parse("GET", "/"), Ok(Route::Static));
+        assert_eq!(Route::parse("GET", "/console"), Ok(Route::Static));
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(
+            Route::parse("GET", "/api/v1/projects/acme")
+                .unwrap_err()
+                .status(),
+            405
+        );
+        assert_eq!(
+            Route::parse("PUT", "/api/v1/projects/ACME")
+                .unwrap_err()
+                .status(),
+            400
+        );
+        assert_eq!(
+            Route::parse("GET", "/api/v1/projects/acme/clients/0")
+                .unwrap_err()
+                .status(),
+            400
+        );
+        assert_eq!(
+            Route::parse("GET", "/api/v1/projects/acme/nope")
+                .unwrap_err()
+                .status(),
+            404
+        );
+        assert_eq!(Route::parse("GET", "/api/v2").unwrap_err().status(), 404);
+        assert_eq!(
+            Route::parse("GET", "/api/v1/projects/acme/contacts/b/%FF")
+                .unwrap_err()
+                .status(),
+            400
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! The project's storage: one SQLite database per project (its Durable Object), reached through
+//! the small [`Sql`] trait. The same SQL runs natively on rusqlite in tests.
+
+mod cards;
+mod links;
+mod outbox;
+mod project;
+mod schema;
+
+pub use cards::{ClientRecord, Contact, HistoryEntry};
+pub use links::LinkRecord;
+pub use outbox::{OutboxItem, OutboxKind};
+pub use project::{BotRecord, ProjectRecord};
+
+/// A SQLite value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Integer(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Sql(String),
+    #[error("storage holds an unexpected value: {0}")]
+    Corrupt(String),
+    #[error("transaction rolled back")]
+    RolledBack,
+}
+
+/// What a storage engine must offer: run one statement, and run a body atomically.
+pub trait Sql {
+    fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
+
+    /// Runs `body`; if it returns an error, none of its writes remain.
+    fn atomically(
+        &self,
+        body: &mut dyn FnMut() -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}
+
+/// One result row, read by column position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row(pub Vec<Value>);
+
+impl Row {
+    fn value(&self, i: usize) -> Result<&Value, StoreError> {
+        self.0
+            .get(i)
+            .ok_or_else(|| StoreError::Corrupt(format!("missing column {i}")))
+    }
+
+    pub fn int(&self, i: usize) -> Result<i64, StoreError> {
+        match self.value(i)? {
+            Value::Integer(v) => Ok(*v),
+            Value::Real(v) if v.fract() == 0.0 => Ok(*v as i64),
+            other => Err(StoreError::Corrupt(format!("column {i}: {other:?}"))),
+        }
+    }
+
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        match self.value(i)? {
+            Value::Null => Ok(None),
+            _ => self.int(i).map(Some),
+        }
+    }
+
+    pub fn text(&self, i: usize) -> Result<String, StoreError> {
+        match self.value(i)? {
+            Value::Text(v) => Ok(v.clone()),
+            other => Err(StoreError::Corrupt(format!("column {i}: {other:?}"))),
+        }
+    }
+
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        match self.value(i)? {
+            Value::Null => Ok(None),
+            _ => self.text(i).map(Some),
+        }
+    }
+}
+
+/// Typed access to one project's database.
+pub struct Store<S: Sql> {
+    sql: S,
+}
+
+impl<S: Sql> Store<S> {
+    /// Opens the store, creating or upgrading the schema.
+    pub fn open(sql: S) -> Result<Self, StoreError> {
+        let store = Store { sql };
+        schema::migrate(&store.sql)?;
+        Ok(store)
+    }
+
+    fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        self.sql.exec(sql, params)
+    }
+
+    fn first(&self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
+        Ok(self.exec(sql, params)?.into_iter().next())
+    }
+
+    /// Runs `body` as one transaction: everything it wrote stays, or nothing does.
+    pub fn transaction<T, E: From<StoreError>>(
+        &self,
+        body: impl FnOnce(&Self) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut body = Some(body);
+        let mut outcome: Option<Result<T, E>> = None;
+        let committed = self.sql.atomically(&mut || {
+            let run = body.take().ok_or(StoreError::RolledBack)?;
+            let result = run(self);
+            let failed = result.is_err();
+            outcome = Some(result);
+            if failed {
+                Err(StoreError::RolledBack)
+            } else {
+                Ok(())
+            }
+        });
+        match (committed, outcome) {
+            (_, Some(Err(e))) => Err(e),
+            (Ok(()), Some(Ok(v))) => Ok(v),
+            (Err(e), _) => Err(e.into()),
+            (Ok(()), None) => Err(StoreError::RolledBack.into()),
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The outbox: callbacks and messenger sends written in the same transaction as the change they
+//! report, delivered after the commit, retried until they succeed or their schedule runs out.
+
+use super::{Row, Sql, Store, StoreError, Value};
+use crate::domain::time::Millis;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxKind {
+    /// A signed event to the owner's callback URL; `payload` is the JSON body.
+    Callback,
+    /// A text to a client through a bot; `payload` is a [`crate::service::delivery::SendText`].
+    Send,
+}
+
+impl OutboxKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Callback => "callback",
+            OutboxKind::Send => "send",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "callback" => Ok(OutboxKind::Callback),
+            "send" => Ok(OutboxKind::Send),
+            other => Err(StoreError::Corrupt(format!("outbox kind {other}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub kind: OutboxKind,
+    /// Callbacks: the `webhook-id`, the same on every attempt.
+    pub webhook_id: Option<String>,
+    pub payload: String,
+    pub created_at: Millis,
+    pub attempts: i64,
+    pub next_attempt_at: Millis,
+    pub status: String,
+    pub last_error: Option<String>,
+}
+
+const OUTBOX_COLUMNS: &str =
+    "id, kind, webhook_id, payload, created_at, attempts, next_attempt_at, status, last_error";
+
+fn item_from_row(row: &Row) -> Result<OutboxItem, StoreError> {
+    Ok(OutboxItem {
+        id: row.int(0)?,
+        kind: OutboxKind::parse(&row.text(1)?)?,
+        webhook_id: row.opt_text(2)?,
+        payload: row.text(3)?,
+        created_at: row.int(4)?,
+        attempts: row.int(5)?,
+        next_attempt_at: row.int(6)?,
+        status: row.text(7)?,
+        last_error: row.opt_text(8)?,
+    })
+}
+
+impl<S: Sql> Store<S> {
+    pub fn enqueue(
+        &self,
+        kind: OutboxKind,
+        webhook_id: Option<&str>,
+        payload: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO outbox (kind, webhook_id, payload, created_at, next_attempt_at)
+             VALUES (?, ?, ?, ?, ?)",
+            &[
+                kind.as_str().into(),
+                webhook_id.into(),
+                payload.into(),
+                now.into(),
+                now.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Pending items of one kind in the order they were written.
+    pub fn pending(&self, kind: OutboxKind, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
+        self.exec(
+            &format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' AND kind = ?
+                 ORDER BY id LIMIT ?"
+            ),
+            &[kind.as_str().into(), limit.into()],
+        )?
+        .iter()
+        .map(item_from_row)
+        .collect()
+    }
+
+    /// When the earliest pending item is due, if any is pending.
+    pub fn next_due(&self) -> Result<Option<Millis>, StoreError> {
+        Ok(self
+            .first(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'",
+                &[],
+            )?
+            .and_then(|row| row.opt_int(0).ok().flatten()))
+    }
+
+    pub fn delivered(&self, id: i64) -> Result<(), StoreError> {
+        self.exec("DELETE FROM outbox WHERE id = ?", &[id.into()])?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: retry at `next`, or give up (status `failed`) when `next` is None.
+    pub fn attempt_failed(
+        &self,
+        id: i64,
+        next: Option<Millis>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let (status, next) = match next {
+            Some(at) => ("pending", Value::Integer(at)),
+            None => ("failed", Value::Null),
+        };
+        self.exec(
+            "UPDATE outbox SET attempts = attempts + 1, status = ?,
+                next_attempt_at = COALESCE(?, next_attempt_at), last_error = ? WHERE id = ?",
+            &[status.into(), next, error.into(), id.into()],
+        )?;
+        Ok(())
+    }
+
+    pub fn outbox_items(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        self.exec(
+            &format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY id"),
+            &[],
+        )?
+        .iter()
+        .map(item_from_row)
+        .collect()
+    }
+}

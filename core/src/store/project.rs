@@ -1,0 +1,127 @@
+//! The project row and its connected bots.
+
+use super::{Row, Sql, Store, StoreError, Value};
+use crate::domain::time::Millis;
+use crate::domain::{ClientType, Group};
+use crate::messengers::{Bot, BotConfig};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRecord {
+    pub name: String,
+    pub callback_url: String,
+    pub api_key_hash: String,
+    pub callback_secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotRecord {
+    pub bot: Bot,
+    pub connected_at: Millis,
+}
+
+const BOT_COLUMNS: &str = "grp, config, webhook_secret, connected_at";
+
+fn bot_from_row(row: &Row) -> Result<BotRecord, StoreError> {
+    let group = Group::parse(&row.text(0)?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let config: BotConfig = serde_json::from_str(&row.text(1)?)
+        .map_err(|e| StoreError::Corrupt(format!("bot config: {e}")))?;
+    Ok(BotRecord {
+        bot: Bot {
+            group,
+            config,
+            webhook_secret: row.text(2)?,
+        },
+        connected_at: row.int(3)?,
+    })
+}
+
+impl<S: Sql> Store<S> {
+    pub fn project(&self) -> Result<Option<ProjectRecord>, StoreError> {
+        let Some(row) = self.first(
+            "SELECT name, callback_url, api_key_hash, callback_secret FROM project WHERE id = 1",
+            &[],
+        )?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(ProjectRecord {
+            name: row.text(0)?,
+            callback_url: row.text(1)?,
+            api_key_hash: row.text(2)?,
+            callback_secret: row.text(3)?,
+        }))
+    }
+
+    pub fn create_project(&self, project: &ProjectRecord, now: Millis) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO project (id, name, callback_url, api_key_hash, callback_secret,
+                created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?)",
+            &[
+                project.name.as_str().into(),
+                project.callback_url.as_str().into(),
+                project.api_key_hash.as_str().into(),
+                project.callback_secret.as_str().into(),
+                now.into(),
+                now.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_callback_url(&self, url: &str, now: Millis) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE project SET callback_url = ?, updated_at = ? WHERE id = 1",
+            &[url.into(), now.into()],
+        )?;
+        Ok(())
+    }
+
+    pub fn bot(&self, group: &Group) -> Result<Option<BotRecord>, StoreError> {
+        self.first(
+            &format!("SELECT {BOT_COLUMNS} FROM bots WHERE grp = ?"),
+            &[group.as_str().into()],
+        )?
+        .map(|row| bot_from_row(&row))
+        .transpose()
+    }
+
+    /// Bots in the order they were first connected.
+    pub fn bots(&self) -> Result<Vec<BotRecord>, StoreError> {
+        self.exec(&format!("SELECT {BOT_COLUMNS} FROM bots ORDER BY seq"), &[])?
+            .iter()
+            .map(bot_from_row)
+            .collect()
+    }
+
+    /// The first connected bot of a messenger: the seed's choice when no group is given.
+    pub fn first_bot_of(&self, client_type: ClientType) -> Result<Option<BotRecord>, StoreError> {
+        self.first(
+            &format!("SELECT {BOT_COLUMNS} FROM bots WHERE client_type = ? ORDER BY seq LIMIT 1"),
+            &[client_type.code().into()],
+        )?
+        .map(|row| bot_from_row(&row))
+        .transpose()
+    }
+
+    /// Connects or reconnects a bot; a reconnection keeps its place in the order. Returns whether
+    /// the bot is new.
+    pub fn save_bot(&self, bot: &Bot, now: Millis) -> Result<bool, StoreError> {
+        let config = serde_json::to_string(&bot.config).expect("bot config serializes");
+        let existed = self.bot(&bot.group)?.is_some();
+        self.exec(
+            "INSERT INTO bots (grp, client_type, config, webhook_secret, connected_at, seq)
+             VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM bots))
+             ON CONFLICT (grp) DO UPDATE SET client_type = excluded.client_type,
+                config = excluded.config, webhook_secret = excluded.webhook_secret,
+                connected_at = excluded.connected_at",
+            &[
+                bot.group.as_str().into(),
+                bot.client_type().code().into(),
+                config.into(),
+                bot.webhook_secret.as_str().into(),
+                Value::Integer(now),
+            ],
+        )?;
+        Ok(!existed)
+    }
+}

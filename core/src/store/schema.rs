@@ -1,0 +1,110 @@
+//! The schema. Every timestamp is unix milliseconds. Nothing is ever deleted from clients,
+//! contacts, variables or history: merges and unmerges move contacts and leave a trail.
+
+use super::{Sql, StoreError, Value};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const V1: &[&str] = &[
+    // The project itself: one row.
+    "CREATE TABLE IF NOT EXISTS project (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        name TEXT NOT NULL,
+        callback_url TEXT NOT NULL,
+        api_key_hash TEXT NOT NULL,
+        callback_secret TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL)",
+    // Connected bots; `config` holds the messenger's settings, secrets included.
+    "CREATE TABLE IF NOT EXISTS bots (
+        grp TEXT PRIMARY KEY,
+        client_type INTEGER NOT NULL,
+        config TEXT NOT NULL,
+        webhook_secret TEXT NOT NULL,
+        connected_at INTEGER NOT NULL,
+        seq INTEGER NOT NULL)",
+    // Client cards. `merged_into` is set while the card's dialogs live in another card.
+    "CREATE TABLE IF NOT EXISTS clients (
+        id INTEGER PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        merged_into INTEGER)",
+    // Dialogs: one messenger user in one bot. `home_client_id` is the card the dialog was born
+    // in, where an unmerge takes it back.
+    "CREATE TABLE IF NOT EXISTS contacts (
+        grp TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        client_type INTEGER NOT NULL,
+        client_id INTEGER NOT NULL,
+        home_client_id INTEGER NOT NULL,
+        name TEXT,
+        linked_at INTEGER NOT NULL,
+        last_inbound_at INTEGER,
+        PRIMARY KEY (grp, user_id))",
+    "CREATE INDEX IF NOT EXISTS contacts_by_client ON contacts (client_id)",
+    "CREATE TABLE IF NOT EXISTS variables (
+        client_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (client_id, name))",
+    "CREATE TABLE IF NOT EXISTS history (
+        id INTEGER PRIMARY KEY,
+        client_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        detail TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS history_by_client ON history (client_id, id)",
+    // Merge links; `id` is the payload the messenger hands back.
+    "CREATE TABLE IF NOT EXISTS links (
+        id TEXT PRIMARY KEY,
+        client_id INTEGER NOT NULL,
+        client_type INTEGER NOT NULL,
+        grp TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        from_grp TEXT,
+        from_user_id TEXT,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER,
+        used_by_grp TEXT,
+        used_by_user_id TEXT)",
+    // Messenger deliveries already processed (dedupe by the messenger's own id).
+    "CREATE TABLE IF NOT EXISTS deliveries (
+        key TEXT PRIMARY KEY,
+        at INTEGER NOT NULL)",
+    // Work to do after a commit: callbacks to the owner and texts to clients.
+    "CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        webhook_id TEXT,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        last_error TEXT)",
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at, id)",
+];
+
+pub(super) fn migrate(sql: &dyn Sql) -> Result<(), StoreError> {
+    sql.exec(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+        &[],
+    )?;
+    let current = sql
+        .exec("SELECT MAX(version) FROM schema_version", &[])?
+        .first()
+        .and_then(|row| row.opt_int(0).ok().flatten())
+        .unwrap_or(0);
+    if current >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    for statement in V1 {
+        sql.exec(statement, &[])?;
+    }
+    sql.exec(
+        "INSERT INTO schema_version (version) VALUES (?)",
+        &[Value::Integer(SCHEMA_VERSION)],
+    )?;
+    Ok(())
+}
