@@ -58,7 +58,7 @@ pub struct Inbound {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InboundKind {
     /// The user arrived through a deep link carrying `payload`.
-    Arrival { payload: String },
+    Arrival { payload: String, message_id: String },
     /// The user wrote something.
     Text { text: String, message_id: String },
 }

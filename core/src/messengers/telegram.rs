@@ -130,7 +130,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<Inbound>, WebhookError> {
         UserId::parse(&from.id.to_string()).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     let text = message.text.unwrap_or_default();
     let kind = match start_payload(&text) {
-        Some(payload) => InboundKind::Arrival { payload },
+        Some(payload) => InboundKind::Arrival {
+            payload,
+            message_id: message.message_id.to_string(),
+        },
         None => InboundKind::Text {
             text,
             message_id: message.message_id.to_string(),
@@ -208,7 +211,8 @@ mod tests {
                 user_id: UserId::parse("555").unwrap(),
                 name: Some("Ann".into()),
                 kind: InboundKind::Arrival {
-                    payload: "AbC_12-x".into()
+                    payload: "AbC_12-x".into(),
+                    message_id: "5".into(),
                 },
             }]
         );

@@ -83,6 +83,10 @@ pub fn judge(status: u16, retry_after: Option<&str>, body: &str, item: &OutboxIt
     }
 }
 
+/// The longest wait mlink accepts from a schedule step or a receiver's `Retry-After`: one day,
+/// so a receiver cannot park the project's callbacks (delivered in order) for longer.
+pub const MAX_DELAY_S: i64 = 24 * 3600;
+
 /// When to try again after `attempts` failures (counting this one), or None to give up.
 /// Jitter of up to 10 % spreads retries of many items; `Retry-After` is honoured when later.
 pub fn next_attempt(
@@ -91,10 +95,11 @@ pub fn next_attempt(
     retry_after_s: Option<i64>,
     now: Millis,
 ) -> Option<Millis> {
-    let base_s = *schedule_s.get(usize::try_from(attempts - 1).ok()?)?;
-    let jitter_ms = (base_s * 1000 / 10) * i64::from(random_bytes::<1>()[0]) / 255;
-    let delay_ms = (base_s * 1000 + jitter_ms).max(retry_after_s.unwrap_or(0) * 1000);
-    Some(now + delay_ms)
+    let step_s = *schedule_s.get(usize::try_from(attempts - 1).ok()?)?;
+    let base_ms = step_s.clamp(0, MAX_DELAY_S) * 1000;
+    let jitter_ms = (base_ms / 10) * i64::from(random_bytes::<1>()[0]) / 255;
+    let asked_ms = retry_after_s.unwrap_or(0).clamp(0, MAX_DELAY_S) * 1000;
+    Some(now.saturating_add((base_ms + jitter_ms).max(asked_ms)))
 }
 
 /// Records the outcome of an attempt.

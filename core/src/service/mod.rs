@@ -4,6 +4,7 @@
 
 pub mod delivery;
 pub mod owner;
+pub mod redirect;
 pub mod routes;
 pub mod webhook;
 

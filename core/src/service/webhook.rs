@@ -22,23 +22,33 @@ pub mod replies {
     pub const ALREADY_CONNECTED: &str = "You are already connected here. Nothing else to do.";
 }
 
+/// The answer to the messenger, and the links this delivery used up (the edge remembers them).
+pub struct WebhookOutcome {
+    pub reply: Reply,
+    pub used_links: Vec<LinkId>,
+}
+
 pub fn handle<S: Sql>(
     store: &Store<S>,
     group: &Group,
     headers: &dyn Headers,
     body: &[u8],
     now: Millis,
-) -> Result<Reply, ApiError> {
+) -> Result<WebhookOutcome, ApiError> {
     let bot = store
         .bot(group)?
         .ok_or_else(|| ApiError::not_found("bot_not_found", format!("no bot {group}")))?
         .bot;
     bot.verify(headers, body).map_err(webhook_error)?;
     let events = bot.parse(body).map_err(webhook_error)?;
+    let mut used_links = Vec::new();
     for event in &events {
-        store.transaction(|s| process(s, &bot, event, now))?;
+        used_links.extend(store.transaction(|s| process(s, &bot, event, now))?);
     }
-    Ok(Reply::ok(json!({"ok": true})))
+    Ok(WebhookOutcome {
+        reply: Reply::ok(json!({"ok": true})),
+        used_links,
+    })
 }
 
 fn webhook_error(e: WebhookError) -> ApiError {
@@ -48,30 +58,36 @@ fn webhook_error(e: WebhookError) -> ApiError {
     }
 }
 
-fn process<S: Sql>(s: &Store<S>, bot: &Bot, event: &Inbound, now: Millis) -> Result<(), ApiError> {
+/// Handles one event; returns the link it used, if it merged.
+fn process<S: Sql>(
+    s: &Store<S>,
+    bot: &Bot,
+    event: &Inbound,
+    now: Millis,
+) -> Result<Option<LinkId>, ApiError> {
     let delivery = format!("{}:{}", bot.group, event.delivery_id);
     if !s.first_delivery(&delivery, now)? {
-        return Ok(());
+        return Ok(None);
     }
     let existing = s.contact(&bot.group, &event.user_id)?;
     match &event.kind {
-        InboundKind::Arrival { payload } => match link_for(s, bot, payload)? {
+        InboundKind::Arrival {
+            payload,
+            message_id,
+        } => match link_for(s, bot, payload)? {
             Some(link) => arrive(s, bot, event, existing, link, now),
             // Not ours: maybe the owner's own deep link. Pass it on as a message.
             None => {
                 let contact = ensure_contact(s, bot, event, existing, now)?;
-                forward_message(
-                    s,
-                    &contact,
-                    &format!("/start {payload}"),
-                    &event.delivery_id,
-                    now,
-                )
+                let text = format!("/start {payload}");
+                forward_message(s, &contact, &text, message_id, now)?;
+                Ok(None)
             }
         },
         InboundKind::Text { text, message_id } => {
             let contact = ensure_contact(s, bot, event, existing, now)?;
-            forward_message(s, &contact, text, message_id, now)
+            forward_message(s, &contact, text, message_id, now)?;
+            Ok(None)
         }
     }
 }
@@ -129,7 +145,7 @@ fn add_contact<S: Sql>(
     )?)
 }
 
-/// A client followed a merge link into this bot.
+/// A client followed a merge link into this bot. Returns the link if it was used now.
 fn arrive<S: Sql>(
     s: &Store<S>,
     bot: &Bot,
@@ -137,7 +153,7 @@ fn arrive<S: Sql>(
     existing: Option<Contact>,
     link: LinkRecord,
     now: Millis,
-) -> Result<(), ApiError> {
+) -> Result<Option<LinkId>, ApiError> {
     let target = s.live_client(link.client_id)?;
     let refusal = match (&link, &target) {
         (_, None) => Some(replies::LINK_USED),
@@ -153,13 +169,15 @@ fn arrive<S: Sql>(
             "merge_refused",
             json!({"reason": text, "contact": contact.reference()}),
         )?;
-        return send_text(s, bot, &event.user_id, text, now);
+        send_text(s, bot, &event.user_id, text, now)?;
+        return Ok(None);
     }
     let target = target.expect("checked above").id;
     let contact = match existing {
         Some(c) if c.client_id == target => {
             s.note_inbound(&c, now)?;
-            return send_text(s, bot, &event.user_id, replies::ALREADY_CONNECTED, now);
+            send_text(s, bot, &event.user_id, replies::ALREADY_CONNECTED, now)?;
+            return Ok(None);
         }
         Some(c) => {
             s.merge_cards(
@@ -197,7 +215,8 @@ fn arrive<S: Sql>(
             note: link.tag.clone(),
         },
         now,
-    )
+    )?;
+    Ok(LinkId::from_payload(&link.id))
 }
 
 fn used_reply(link: &LinkRecord, event: &Inbound) -> &'static str {

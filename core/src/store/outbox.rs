@@ -96,6 +96,25 @@ impl<S: Sql> Store<S> {
         .collect()
     }
 
+    /// Pending items of one kind that are due by `now`, oldest first.
+    pub fn due(
+        &self,
+        kind: OutboxKind,
+        now: Millis,
+        limit: i64,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        self.exec(
+            &format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' AND kind = ?
+                 AND next_attempt_at <= ? ORDER BY id LIMIT ?"
+            ),
+            &[kind.as_str().into(), now.into(), limit.into()],
+        )?
+        .iter()
+        .map(item_from_row)
+        .collect()
+    }
+
     /// When the earliest pending item is due, if any is pending.
     pub fn next_due(&self) -> Result<Option<Millis>, StoreError> {
         Ok(self

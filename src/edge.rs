@@ -1,0 +1,87 @@
+//! `GET /mlink/<token>` at the edge. The token is sealed and names its bot, so a click costs a
+//! MAC check and a lookup in this isolate's memory; only the first click for a bot in an
+//! isolate (or after the bot's minute in memory) reads the bot from KV, or from the Durable
+//! Object when KV has not caught up yet.
+
+use crate::{env_config, object, respond};
+use mlink_core::domain::token::LinkId;
+use mlink_core::domain::{Group, ProjectName};
+use mlink_core::messengers::PublicBot;
+use mlink_core::service::redirect::{Decision, EdgeMemory, Page};
+use std::cell::RefCell;
+use worker::{Date, Env, Headers, Response, Result};
+
+/// How long an isolate trusts what it learned about a bot.
+const BOT_TTL_MS: i64 = 60_000;
+
+/// Header by which the project's object tells the edge which links a webhook used up.
+pub const USED_LINKS_HEADER: &str = "x-mlink-used-links";
+
+thread_local! {
+    static MEMORY: RefCell<EdgeMemory> = RefCell::new(EdgeMemory::new(BOT_TTL_MS));
+}
+
+/// The KV key under which a bot's public redirect data is kept.
+pub fn bot_key(project: &ProjectName, group: &Group) -> String {
+    format!("bot:{project}/{group}")
+}
+
+pub async fn redirect(token: &str, env: &Env) -> Result<Response> {
+    let config = match env_config::config(env) {
+        Ok(config) => config,
+        Err(e) => return respond::error(&mlink_core::service::ApiError::Internal(e)),
+    };
+    let now = Date::now().as_millis() as i64;
+    let decide = || MEMORY.with(|m| m.borrow().decide(token, &config.link_key, now));
+    let decision = match decide() {
+        Decision::LookUpBot(project, group) => {
+            let bot = look_up_bot(env, &project, &group).await?;
+            MEMORY.with(|m| m.borrow_mut().learn_bot(project, group, bot, now));
+            decide()
+        }
+        decided => decided,
+    };
+    match decision {
+        Decision::Redirect(location) => found(&location),
+        Decision::Page(page) => respond::page(env, page.path(), page.status()).await,
+        Decision::LookUpBot(..) => respond::page(env, Page::Unknown.path(), 404).await,
+    }
+}
+
+fn found(location: &str) -> Result<Response> {
+    let mut response = Response::empty()?.with_status(302);
+    let headers = response.headers_mut();
+    headers.set("location", location)?;
+    headers.set("cache-control", "no-store")?;
+    Ok(response)
+}
+
+async fn look_up_bot(env: &Env, project: &ProjectName, group: &Group) -> Result<Option<PublicBot>> {
+    let kv = env.kv("EDGE")?;
+    if let Some(bot) = kv.get(&bot_key(project, group)).json::<PublicBot>().await? {
+        return Ok(Some(bot));
+    }
+    object::public_bot(env, project, group).await
+}
+
+/// Learns, from a webhook's answer, which links were just used (and keeps that internal header
+/// from the messenger).
+pub fn remember_used_links(response: Response) -> Response {
+    let Ok(Some(ids)) = response.headers().get(USED_LINKS_HEADER) else {
+        return response;
+    };
+    // A Durable Object's response headers are immutable: copy them without ours.
+    let headers = Headers::new();
+    for (name, value) in response.headers().entries() {
+        if name != USED_LINKS_HEADER {
+            let _ = headers.set(&name, &value);
+        }
+    }
+    MEMORY.with(|m| {
+        let mut memory = m.borrow_mut();
+        ids.split(',')
+            .filter_map(LinkId::from_payload)
+            .for_each(|id| memory.learn_used(id));
+    });
+    response.with_headers(headers)
+}

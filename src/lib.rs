@@ -1,0 +1,39 @@
+//! The worker: thin glue between HTTP and `mlink-core`.
+//!
+//! - `/mlink/<token>` is answered at the edge ([`edge`]) from the sealed token and per-isolate
+//!   memory; storage is read only on a cache miss.
+//! - Owner API and messenger webhooks go to the project's Durable Object ([`object`]), the single
+//!   writer of that project's SQLite database.
+//! - Everything else is a static page from `www/` (the assets binding).
+
+mod do_sql;
+mod edge;
+mod env_config;
+mod net;
+mod object;
+mod respond;
+
+use mlink_core::service::routes::Route;
+use worker::{event, Context, Env, Request, Response, Result};
+
+pub use object::ProjectObject;
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let route = match Route::parse(req.method().as_ref(), &req.path()) {
+        Ok(route) => route,
+        Err(e) => return respond::error(&e),
+    };
+    match route {
+        Route::Health => respond::json(200, &serde_json::json!({"ok": true})),
+        Route::Mlink(token) => edge::redirect(&token, &env).await,
+        Route::Static => env.assets("ASSETS")?.fetch_request(req).await,
+        Route::Webhook(ref project, _) => {
+            let response = object::stub(&env, project)?.fetch_with_request(req).await?;
+            Ok(edge::remember_used_links(response))
+        }
+        Route::PutProject(ref project) | Route::Project(ref project, _) => {
+            object::stub(&env, project)?.fetch_with_request(req).await
+        }
+    }
+}

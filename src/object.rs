@@ -1,0 +1,282 @@
+//! The project's Durable Object: the one writer of the project's SQLite database. It runs the
+//! owner API and the webhooks through `mlink-core`, and delivers the outbox from its alarm.
+
+use crate::do_sql::DoSql;
+use crate::edge::{bot_key, USED_LINKS_HEADER};
+use crate::{env_config, net, respond};
+use mlink_core::domain::secrets::bearer_matches;
+use mlink_core::domain::{Group, ProjectName};
+use mlink_core::http::Headers as _;
+use mlink_core::messengers::PublicBot;
+use mlink_core::service::delivery::{self, Attempt};
+use mlink_core::service::routes::{ProjectCall, Route};
+use mlink_core::service::{owner, webhook, ApiError, Config, Reply};
+use mlink_core::store::{OutboxKind, Store};
+use std::cell::OnceCell;
+use worker::{
+    durable_object, Date, DurableObject, Env, Method, Request, Response, Result, State, Stub,
+};
+
+/// Largest body accepted; a Telegram update or an API call is a few KB.
+const MAX_BODY: usize = 256 * 1024;
+
+/// Internal route by which the edge asks for a bot's public data on a KV miss.
+const PUBLIC_BOT_PATH: &str = "/internal/public-bot/";
+
+pub fn stub(env: &Env, project: &ProjectName) -> Result<Stub> {
+    env.durable_object("PROJECTS")?
+        .id_from_name(project.as_str())?
+        .get_stub()
+}
+
+/// The edge's fallback when KV does not know a bot (yet).
+pub async fn public_bot(
+    env: &Env,
+    project: &ProjectName,
+    group: &Group,
+) -> Result<Option<PublicBot>> {
+    let url = format!("https://project.invalid{PUBLIC_BOT_PATH}{group}");
+    let mut response = stub(env, project)?.fetch_with_str(&url).await?;
+    if response.status_code() != 200 {
+        return Ok(None);
+    }
+    Ok(response.json::<Option<PublicBot>>().await.unwrap_or(None))
+}
+
+fn now_ms() -> i64 {
+    Date::now().as_millis() as i64
+}
+
+#[durable_object]
+pub struct ProjectObject {
+    state: State,
+    env: Env,
+    store: OnceCell<Store<DoSql>>,
+}
+
+impl DurableObject for ProjectObject {
+    fn new(state: State, env: Env) -> Self {
+        ProjectObject {
+            state,
+            env,
+            store: OnceCell::new(),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        match self.serve(req).await {
+            Ok(response) => Ok(response),
+            Err(e) => respond::error(&e),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        if let Err(e) = self.deliver().await {
+            worker::console_error!("outbox delivery: {e}");
+        }
+        self.schedule()
+            .await
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        Response::ok("")
+    }
+}
+
+impl ProjectObject {
+    fn store(&self) -> Result<&Store<DoSql>, ApiError> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let store = Store::open(DoSql::new(&self.state.storage()))?;
+        Ok(self.store.get_or_init(|| store))
+    }
+
+    fn config(&self) -> Result<Config, ApiError> {
+        env_config::config(&self.env).map_err(ApiError::Internal)
+    }
+
+    async fn serve(&self, mut req: Request) -> Result<Response, ApiError> {
+        let path = req.path();
+        if let Some(group) = path.strip_prefix(PUBLIC_BOT_PATH) {
+            let group = Group::parse(group).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let bot = owner::public_bot(self.store()?, &group)?;
+            return respond::json(200, &serde_json::to_value(bot).unwrap_or_default()).map_err(js);
+        }
+        let route = Route::parse(req.method().as_ref(), &path)?;
+        let headers: Vec<(String, String)> = req.headers().entries().collect();
+        let body = read_body(&mut req, &headers).await?;
+        let now = now_ms();
+        let store = self.store()?;
+        let response = match route {
+            Route::PutProject(project) => {
+                let admin = env_config::text(&self.env, "ADMIN_TOKEN").unwrap_or_default();
+                if !bearer_matches(headers.get("authorization").as_deref(), &admin) {
+                    return Err(ApiError::Unauthorized);
+                }
+                respond::reply(&owner::put_project(store, &project, &body, now)?)
+            }
+            Route::Project(project, call) => {
+                owner::authorize(store, headers.get("authorization").as_deref())?;
+                respond::reply(&self.project_call(&project, call, &body, now).await?)
+            }
+            Route::Webhook(_, group) if req.method() == Method::Post => {
+                let outcome = webhook::handle(store, &group, &headers, &body, now)?;
+                let mut response = respond::reply(&outcome.reply).map_err(js)?;
+                if !outcome.used_links.is_empty() {
+                    let ids: Vec<String> = outcome
+                        .used_links
+                        .iter()
+                        .map(|id| id.to_payload())
+                        .collect();
+                    response
+                        .headers_mut()
+                        .set(USED_LINKS_HEADER, &ids.join(","))
+                        .map_err(js)?;
+                }
+                Ok(response)
+            }
+            _ => return Err(ApiError::not_found("route_not_found", "no such route")),
+        };
+        self.schedule().await?;
+        response.map_err(js)
+    }
+
+    async fn project_call(
+        &self,
+        project: &ProjectName,
+        call: ProjectCall,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Reply, ApiError> {
+        let store = self.store()?;
+        let config = self.config()?;
+        match call {
+            ProjectCall::PutBot(group) => self.connect_bot(project, &group, body, now).await,
+            ProjectCall::ListBots => owner::list_bots(store, &config, project),
+            ProjectCall::CreateMergeLink(client) => {
+                owner::create_merge_link(store, &config, project, client, body, now)
+            }
+            ProjectCall::GetClient(client) => owner::get_client(store, client),
+            ProjectCall::GetContact(group, user) => owner::get_contact(store, &group, &user),
+            ProjectCall::Unmerge(group, user) => owner::unmerge(store, &group, &user, now),
+        }
+    }
+
+    /// Validates, registers the webhook with the messenger, and only then saves the bot and
+    /// publishes its redirect data to KV.
+    async fn connect_bot(
+        &self,
+        project: &ProjectName,
+        group: &Group,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Reply, ApiError> {
+        let config = self.config()?;
+        let plan = owner::plan_bot(self.store()?, &config, project, group, body)?;
+        if let Some(registration) = &plan.registration {
+            let answer = net::send(registration, delivery::TIMEOUT_MS)
+                .await
+                .map_err(|e| upstream(format!("could not reach the messenger: {e}")))?;
+            plan.bot
+                .config
+                .registration_result(answer.status, &answer.body)
+                .map_err(upstream)?;
+        }
+        let (reply, public) = owner::save_bot(self.store()?, &plan, now)?;
+        let value = serde_json::to_string(&public).unwrap_or_default();
+        self.env
+            .kv("EDGE")
+            .map_err(js)?
+            .put(&bot_key(project, group), value)
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .execute()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(reply)
+    }
+
+    /// Sets the alarm for the earliest pending outbox item, unless it is already set earlier.
+    async fn schedule(&self) -> Result<(), ApiError> {
+        let Some(due) = self.store()?.next_due()? else {
+            return Ok(());
+        };
+        let storage = self.state.storage();
+        let current = storage.get_alarm().await.map_err(js)?;
+        if current.is_none_or(|at| at > due) {
+            storage.set_alarm(due.max(0)).await.map_err(js)?;
+        }
+        Ok(())
+    }
+
+    /// Delivers what is due: callbacks strictly in order (a failure holds the ones behind it,
+    /// so the owner sees events in the order they happened), sends independently.
+    async fn deliver(&self) -> Result<(), ApiError> {
+        let store = self.store()?;
+        let config = self.config()?;
+        for item in store.pending(OutboxKind::Callback, delivery::BATCH)? {
+            if item.next_attempt_at > now_ms() {
+                break;
+            }
+            if !self.attempt(&config, &item).await? {
+                break;
+            }
+        }
+        for item in store.due(OutboxKind::Send, now_ms(), delivery::BATCH)? {
+            self.attempt(&config, &item).await?;
+        }
+        Ok(())
+    }
+
+    /// One delivery attempt, recorded; true if it was delivered.
+    async fn attempt(
+        &self,
+        config: &Config,
+        item: &mlink_core::store::OutboxItem,
+    ) -> Result<bool, ApiError> {
+        let store = self.store()?;
+        let request = delivery::request_for(store, config, item, now_ms())?;
+        let outcome = match net::send(&request, delivery::TIMEOUT_MS).await {
+            Ok(answer) => delivery::judge(
+                answer.status,
+                answer.retry_after.as_deref(),
+                &answer.body,
+                item,
+            ),
+            Err(error) => Attempt::Failed {
+                error,
+                retry_after_s: None,
+            },
+        };
+        let delivered = outcome == Attempt::Delivered;
+        delivery::record(store, config, item, outcome, now_ms())?;
+        Ok(delivered)
+    }
+}
+
+async fn read_body(
+    req: &mut Request,
+    headers: &Vec<(String, String)>,
+) -> Result<Vec<u8>, ApiError> {
+    let declared = headers
+        .get("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    if declared > MAX_BODY {
+        return Err(ApiError::TooLarge(MAX_BODY));
+    }
+    let body = req.bytes().await.map_err(js)?;
+    if body.len() > MAX_BODY {
+        return Err(ApiError::TooLarge(MAX_BODY));
+    }
+    Ok(body)
+}
+
+fn upstream(message: String) -> ApiError {
+    ApiError::Upstream {
+        code: "webhook_registration_failed",
+        message,
+    }
+}
+
+fn js(e: worker::Error) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
