@@ -14,7 +14,8 @@ use mlink_core::service::{owner, webhook, ApiError, Config, Reply};
 use mlink_core::store::{OutboxKind, Store};
 use std::cell::OnceCell;
 use worker::{
-    durable_object, Date, DurableObject, Env, Method, Request, Response, Result, State, Stub,
+    durable_object, Date, DurableObject, Env, Method, Request, Response, Result, ScheduledTime,
+    State, Stub,
 };
 
 /// Largest body accepted; a Telegram update or an API call is a few KB.
@@ -202,7 +203,12 @@ impl ProjectObject {
         let storage = self.state.storage();
         let current = storage.get_alarm().await.map_err(js)?;
         if current.is_none_or(|at| at > due) {
-            storage.set_alarm(due.max(0)).await.map_err(js)?;
+            // An i64 would be an offset from now; `due` is a point in time.
+            let at = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(due as f64));
+            storage
+                .set_alarm(ScheduledTime::new(at))
+                .await
+                .map_err(js)?;
         }
         Ok(())
     }

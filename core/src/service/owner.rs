@@ -261,7 +261,8 @@ pub fn create_merge_link<S: Sql>(
         }
         .ok_or_else(|| not_connected(client_type, group.as_deref()))?;
         let link_id = LinkId::random();
-        let expires_at = now + config.link_ttl_s * 1000;
+        // Whole seconds, as the token carries it: the page and the merge agree on the instant.
+        let expires_at = (now / 1000 + config.link_ttl_s) * 1000;
         let from = s.latest_contact_of(card.id)?;
         s.insert_link(&LinkRecord {
             id: link_id.to_payload(),
