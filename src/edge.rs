@@ -7,9 +7,10 @@ use crate::{env_config, object, respond};
 use mlink_core::domain::token::LinkId;
 use mlink_core::domain::{Group, ProjectName};
 use mlink_core::messengers::PublicBot;
-use mlink_core::service::redirect::{Decision, EdgeMemory, Page};
+use mlink_core::pages::{self, Landing, Lang, Problem};
+use mlink_core::service::redirect::{problem_status, Decision, Device, EdgeMemory};
 use std::cell::RefCell;
-use worker::{Date, Env, Headers, Response, Result};
+use worker::{Date, Env, Headers, Request, Response, Result};
 
 /// How long an isolate trusts what it learned about a bot.
 const BOT_TTL_MS: i64 = 60_000;
@@ -26,13 +27,16 @@ pub fn bot_key(project: &ProjectName, group: &Group) -> String {
     format!("bot:{project}/{group}")
 }
 
-pub async fn redirect(token: &str, env: &Env) -> Result<Response> {
+pub async fn redirect(token: &str, req: &Request, env: &Env) -> Result<Response> {
     let config = match env_config::config(env) {
         Ok(config) => config,
         Err(e) => return respond::error(&mlink_core::service::ApiError::Internal(e)),
     };
     let now = Date::now().as_millis() as i64;
-    let decide = || MEMORY.with(|m| m.borrow().decide(token, &config.link_key, now));
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let device = Device::from_user_agent(header("user-agent").as_deref());
+    let lang = Lang::from_accept_language(header("accept-language").as_deref());
+    let decide = || MEMORY.with(|m| m.borrow().decide(token, &config.link_key, now, device));
     let decision = match decide() {
         Decision::LookUpBot(project, group) => {
             let bot = look_up_bot(env, &project, &group).await?;
@@ -43,9 +47,37 @@ pub async fn redirect(token: &str, env: &Env) -> Result<Response> {
     };
     match decision {
         Decision::Redirect(location) => found(&location),
-        Decision::Page(page) => respond::page(env, page.path(), page.status()).await,
-        Decision::LookUpBot(..) => respond::page(env, Page::Unknown.path(), 404).await,
+        Decision::Landing {
+            client_type,
+            deep_link,
+            code,
+        } => {
+            let link_url = format!("{}/mlink/{token}", config.public_base_url);
+            let html = pages::landing(&Landing {
+                client_type,
+                deep_link: &deep_link,
+                code: code.as_deref(),
+                link_url: &link_url,
+                lang,
+            });
+            html_page(200, html)
+        }
+        Decision::Page(problem) => problem_page(problem, lang),
+        Decision::LookUpBot(..) => problem_page(Problem::Unknown, lang),
     }
+}
+
+fn problem_page(problem: Problem, lang: Lang) -> Result<Response> {
+    html_page(problem_status(problem), pages::problem(problem, lang))
+}
+
+fn html_page(status: u16, html: String) -> Result<Response> {
+    let mut response = Response::from_bytes(html.into_bytes())?.with_status(status);
+    let headers = response.headers_mut();
+    for (name, value) in pages::RESPONSE_HEADERS {
+        headers.set(name, value)?;
+    }
+    Ok(response)
 }
 
 fn found(location: &str) -> Result<Response> {

@@ -28,6 +28,9 @@ fn read(env: &Env) -> Result<Config, String> {
             .unwrap_or(DEFAULT_LINK_TTL_S),
         bases: ApiBases {
             telegram: text(env, "TELEGRAM_API_BASE").unwrap_or(defaults.telegram),
+            viber: text(env, "VIBER_API_BASE").unwrap_or(defaults.viber),
+            graph: text(env, "GRAPH_API_BASE").unwrap_or(defaults.graph),
+            instagram: text(env, "INSTAGRAM_API_BASE").unwrap_or(defaults.instagram),
         },
         link_key: LinkKey::new(link_secret.as_bytes()),
         retry_schedule_s: text(env, "CALLBACK_RETRY_SCHEDULE")

@@ -26,7 +26,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     };
     match route {
         Route::Health => respond::json(200, &serde_json::json!({"ok": true})),
-        Route::Mlink(token) => edge::redirect(&token, &env).await,
+        Route::Mlink(token) => edge::redirect(&token, &req, &env).await,
         Route::Static => env.assets("ASSETS")?.fetch_request(req).await,
         Route::Webhook(ref project, _) => {
             let response = object::stub(&env, project)?.fetch_with_request(req).await?;

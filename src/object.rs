@@ -119,7 +119,17 @@ impl ProjectObject {
                 owner::authorize(store, headers.get("authorization").as_deref())?;
                 respond::reply(&self.project_call(&project, call, &body, now).await?)
             }
-            Route::Webhook(_, group) if req.method() == Method::Post => {
+            Route::Webhook(_, group) if req.method() == Method::Get => {
+                let query: Vec<(String, String)> = req
+                    .url()
+                    .map_err(js)?
+                    .query_pairs()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                let challenge = webhook::handshake(store, &group, &query)?;
+                return Response::ok(challenge).map_err(js);
+            }
+            Route::Webhook(_, group) => {
                 let outcome = webhook::handle(store, &group, &headers, &body, now)?;
                 let mut response = respond::reply(&outcome.reply).map_err(js)?;
                 if !outcome.used_links.is_empty() {
@@ -135,7 +145,9 @@ impl ProjectObject {
                 }
                 Ok(response)
             }
-            _ => return Err(ApiError::not_found("route_not_found", "no such route")),
+            Route::Health | Route::Mlink(_) | Route::Static => {
+                return Err(ApiError::not_found("route_not_found", "no such route"))
+            }
         };
         self.schedule().await?;
         response.map_err(js)
@@ -179,6 +191,7 @@ impl ProjectObject {
                 .map_err(|e| upstream(format!("could not reach the messenger: {e}")))?;
             plan.bot
                 .config
+                .messenger()
                 .registration_result(answer.status, &answer.body)
                 .map_err(upstream)?;
         }

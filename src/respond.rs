@@ -1,7 +1,7 @@
 //! Turning replies and errors into HTTP responses.
 
 use mlink_core::service::{ApiError, Reply};
-use worker::{Env, Response, Result};
+use worker::{Response, Result};
 
 pub fn json(status: u16, body: &serde_json::Value) -> Result<Response> {
     let mut response = Response::from_json(body)?.with_status(status);
@@ -19,16 +19,4 @@ pub fn error(e: &ApiError) -> Result<Response> {
         worker::console_error!("internal error: {detail}");
     }
     reply(&e.reply())
-}
-
-/// A page from `www/` with the given status (the assets binding answers 200 or 404 itself).
-pub async fn page(env: &Env, path: &str, status: u16) -> Result<Response> {
-    let mut asset = env
-        .assets("ASSETS")?
-        .fetch(format!("https://assets.invalid{path}"), None)
-        .await?;
-    let html = asset.text().await?;
-    let mut response = Response::from_html(html)?.with_status(status);
-    response.headers_mut().set("cache-control", "no-store")?;
-    Ok(response)
 }

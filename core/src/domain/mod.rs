@@ -3,6 +3,7 @@
 
 pub mod callback;
 pub mod client_type;
+pub mod code;
 pub mod ids;
 pub mod secrets;
 pub mod time;

@@ -7,7 +7,10 @@
 //!
 //! Layout (then base64url without padding):
 //! `version(1) | link_id(16) | expires_at u32 BE (unix s) | client_type(1) |
-//!  project_len(1) project | group_len(1) group | mac(16)`
+//!  project_len(1) project | group_len(1) group | code_len(1) code | mac(16)`
+//!
+//! WhatsApp and Instagram links also carry their merge code, so their landing page needs no
+//! storage read either.
 
 use super::{ClientType, Group, ProjectName};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -75,6 +78,8 @@ pub struct LinkToken {
     pub client_type: ClientType,
     pub project: ProjectName,
     pub group: Group,
+    /// The merge code to send (WhatsApp, Instagram).
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,7 +99,8 @@ impl LinkToken {
         bytes.extend_from_slice(&self.link_id.0);
         bytes.extend_from_slice(&self.expires_at.to_be_bytes());
         bytes.push(self.client_type.code() as u8);
-        for part in [self.project.as_str(), self.group.as_str()] {
+        let code = self.code.as_deref().unwrap_or_default();
+        for part in [self.project.as_str(), self.group.as_str(), code] {
             bytes.push(part.len() as u8);
             bytes.extend_from_slice(part.as_bytes());
         }
@@ -111,7 +117,7 @@ impl LinkToken {
         let bytes = URL_SAFE_NO_PAD
             .decode(token)
             .map_err(|_| TokenError::Malformed)?;
-        if bytes.len() < 1 + 16 + 4 + 1 + 2 + MAC_LEN || bytes[0] != VERSION {
+        if bytes.len() < 1 + 16 + 4 + 1 + 3 + MAC_LEN || bytes[0] != VERSION {
             return Err(TokenError::Malformed);
         }
         let (data, tag) = bytes.split_at(bytes.len() - MAC_LEN);
@@ -131,6 +137,7 @@ impl LinkToken {
         let client_type = ClientType::from_code(i64::from(*data.get(21)?)).ok()?;
         let (project, rest) = length_prefixed(data.get(22..)?)?;
         let (group, rest) = length_prefixed(rest)?;
+        let (code, rest) = length_prefixed(rest)?;
         if !rest.is_empty() {
             return None;
         }
@@ -140,6 +147,7 @@ impl LinkToken {
             client_type,
             project: ProjectName::parse(project).ok()?,
             group: Group::parse(group).ok()?,
+            code: (!code.is_empty()).then(|| code.to_string()),
         })
     }
 }
@@ -161,6 +169,7 @@ mod tests {
             client_type: ClientType::Telegram,
             project: ProjectName::parse("acme").unwrap(),
             group: Group::parse("botB").unwrap(),
+            code: None,
         }
     }
 
@@ -218,6 +227,16 @@ mod tests {
             Err(TokenError::Expired(Box::new(sample())))
         );
         assert!(LinkToken::decode(&token, &key(), 1_999_999_999).is_ok());
+    }
+
+    #[test]
+    fn carries_a_code() {
+        let with_code = LinkToken {
+            code: Some("cli7k3m9qx2pa".into()),
+            ..sample()
+        };
+        let token = with_code.encode(&key());
+        assert_eq!(LinkToken::decode(&token, &key(), 0), Ok(with_code));
     }
 
     #[test]

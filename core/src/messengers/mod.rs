@@ -1,8 +1,13 @@
-//! Each messenger's protocol, behind one enum: how a bot is configured, how its webhook proves
-//! itself and what it carries, where its deep link goes, and how mlink sends it a text.
-//! The service layer only sees [`Bot`], [`Inbound`] and [`PublicBot`].
+//! Each messenger's protocol behind one trait, [`Messenger`]: how its webhook proves itself and
+//! what it carries, where its deep link goes, and how mlink sends it a text. The service layer
+//! sees only [`Bot`], [`Inbound`] and [`PublicBot`]; adding a messenger adds a module here.
 
+pub mod facebook;
+pub mod instagram;
+pub mod meta;
 pub mod telegram;
+pub mod viber;
+pub mod whatsapp;
 
 use crate::domain::{ClientType, Group, UserId};
 use crate::http::{Headers, OutboundRequest};
@@ -12,12 +17,20 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiBases {
     pub telegram: String,
+    pub viber: String,
+    /// Facebook Messenger and WhatsApp Cloud API, with the Graph API version.
+    pub graph: String,
+    /// Instagram messaging, with the API version.
+    pub instagram: String,
 }
 
 impl Default for ApiBases {
     fn default() -> Self {
         ApiBases {
             telegram: "https://api.telegram.org".into(),
+            viber: "https://chatapi.viber.com".into(),
+            graph: "https://graph.facebook.com/v21.0".into(),
+            instagram: "https://graph.instagram.com/v21.0".into(),
         }
     }
 }
@@ -27,6 +40,10 @@ impl Default for ApiBases {
 #[serde(tag = "messenger", rename_all = "lowercase")]
 pub enum BotConfig {
     Telegram(telegram::TelegramBot),
+    Viber(viber::ViberBot),
+    Facebook(facebook::FacebookBot),
+    WhatsApp(whatsapp::WhatsAppBot),
+    Instagram(instagram::InstagramBot),
 }
 
 /// What the redirect needs to know about a bot: public, cacheable at the edge.
@@ -34,6 +51,10 @@ pub enum BotConfig {
 #[serde(tag = "messenger", rename_all = "lowercase")]
 pub enum PublicBot {
     Telegram { username: String },
+    Viber { uri: String },
+    Facebook { page: String },
+    WhatsApp { phone: String },
+    Instagram { username: String },
 }
 
 /// A connected bot.
@@ -41,7 +62,8 @@ pub enum PublicBot {
 pub struct Bot {
     pub group: Group,
     pub config: BotConfig,
-    /// What the messenger must present on every webhook call.
+    /// What the messenger must present on webhook calls (Telegram's secret token; for Meta the
+    /// default verify token of the subscription handshake).
     pub webhook_secret: String,
 }
 
@@ -53,6 +75,9 @@ pub struct Inbound {
     pub user_id: UserId,
     pub name: Option<String>,
     pub kind: InboundKind,
+    /// The messenger can only take a first message to this user in the webhook's HTTP response
+    /// (Viber's welcome message to a user who is not subscribed).
+    pub answer_in_response: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,54 +100,111 @@ pub enum WebhookError {
 #[error("{0}")]
 pub struct InvalidBot(pub String);
 
+/// One messenger's protocol, implemented by its bot settings.
+pub trait Messenger {
+    fn client_type(&self) -> ClientType;
+
+    /// The public part of the settings, for the redirect.
+    fn public(&self) -> PublicBot;
+
+    /// Checks, on the raw bytes and before any parsing, that a webhook call is the messenger's.
+    fn verify(
+        &self,
+        webhook_secret: &str,
+        headers: &dyn Headers,
+        body: &[u8],
+    ) -> Result<(), WebhookError>;
+
+    /// Every user event in one webhook body (Meta batches many entries and events).
+    fn parse(&self, body: &[u8]) -> Result<Vec<Inbound>, WebhookError>;
+
+    /// The `GET` subscription handshake (Meta): the challenge to echo when the token matches.
+    fn handshake(
+        &self,
+        _webhook_secret: &str,
+        _query: &[(String, String)],
+    ) -> Result<String, WebhookError> {
+        Err(WebhookError::Malformed(
+            "this messenger has no subscription handshake".into(),
+        ))
+    }
+
+    /// The API call that sends `text` to `to`.
+    fn send_text(&self, bases: &ApiBases, to: &UserId, text: &str) -> OutboundRequest;
+
+    /// Whether the messenger accepted a send.
+    fn send_result(&self, status: u16, body: &str) -> Result<(), String> {
+        http_result(status, body)
+    }
+
+    /// The call that points the bot's webhook at mlink, where the messenger has one.
+    fn webhook_registration(
+        &self,
+        _bases: &ApiBases,
+        _webhook_url: &str,
+        _webhook_secret: &str,
+    ) -> Option<OutboundRequest> {
+        None
+    }
+
+    fn registration_result(&self, status: u16, body: &str) -> Result<(), String> {
+        http_result(status, body)
+    }
+
+    /// How an arrival whose payload is not a merge link is passed on as a message.
+    fn arrival_text(&self, payload: &str) -> String {
+        payload.to_string()
+    }
+
+    /// The webhook's HTTP response body that delivers `text` (see [`Inbound::answer_in_response`]).
+    fn response_message(&self, _text: &str) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+/// 2xx is success; otherwise the status and the start of the body say why.
+pub fn http_result(status: u16, body: &str) -> Result<(), String> {
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        let detail: String = body.chars().take(200).collect();
+        Err(format!("answered {status}: {detail}"))
+    }
+}
+
 impl BotConfig {
     /// Reads the messenger-specific fields of `PUT .../bots/{group}`.
     pub fn from_request(
         client_type: ClientType,
         body: &serde_json::Value,
     ) -> Result<Self, InvalidBot> {
-        match client_type {
-            ClientType::Telegram => Ok(BotConfig::Telegram(telegram::TelegramBot::from_request(
-                body,
-            )?)),
-            other => Err(InvalidBot(format!(
-                "{} bots are not supported yet",
-                other.name()
-            ))),
+        Ok(match client_type {
+            ClientType::Telegram => BotConfig::Telegram(telegram::TelegramBot::from_request(body)?),
+            ClientType::Viber => BotConfig::Viber(viber::ViberBot::from_request(body)?),
+            ClientType::Facebook => BotConfig::Facebook(facebook::FacebookBot::from_request(body)?),
+            ClientType::WhatsApp => BotConfig::WhatsApp(whatsapp::WhatsAppBot::from_request(body)?),
+            ClientType::Instagram => {
+                BotConfig::Instagram(instagram::InstagramBot::from_request(body)?)
+            }
+        })
+    }
+
+    pub fn messenger(&self) -> &dyn Messenger {
+        match self {
+            BotConfig::Telegram(b) => b,
+            BotConfig::Viber(b) => b,
+            BotConfig::Facebook(b) => b,
+            BotConfig::WhatsApp(b) => b,
+            BotConfig::Instagram(b) => b,
         }
     }
 
     pub fn client_type(&self) -> ClientType {
-        match self {
-            BotConfig::Telegram(_) => ClientType::Telegram,
-        }
+        self.messenger().client_type()
     }
 
     pub fn public(&self) -> PublicBot {
-        match self {
-            BotConfig::Telegram(t) => PublicBot::Telegram {
-                username: t.username.clone(),
-            },
-        }
-    }
-
-    /// The messenger call that points the bot's webhook at mlink, if the messenger has one.
-    pub fn webhook_registration(
-        &self,
-        bases: &ApiBases,
-        webhook_url: &str,
-        webhook_secret: &str,
-    ) -> Option<OutboundRequest> {
-        match self {
-            BotConfig::Telegram(t) => Some(t.set_webhook(bases, webhook_url, webhook_secret)),
-        }
-    }
-
-    /// Reads the messenger's answer to [`Self::webhook_registration`].
-    pub fn registration_result(&self, status: u16, body: &str) -> Result<(), String> {
-        match self {
-            BotConfig::Telegram(_) => telegram::api_result(status, body),
-        }
+        self.messenger().public()
     }
 }
 
@@ -130,13 +212,22 @@ impl PublicBot {
     pub fn client_type(&self) -> ClientType {
         match self {
             PublicBot::Telegram { .. } => ClientType::Telegram,
+            PublicBot::Viber { .. } => ClientType::Viber,
+            PublicBot::Facebook { .. } => ClientType::Facebook,
+            PublicBot::WhatsApp { .. } => ClientType::WhatsApp,
+            PublicBot::Instagram { .. } => ClientType::Instagram,
         }
     }
 
-    /// Where `/mlink` sends the client, with the link's payload.
-    pub fn deep_link(&self, payload: &str) -> String {
+    /// Where `/mlink` sends the client: the link's payload, or for WhatsApp the code as
+    /// prefilled text (WhatsApp carries no hidden payload).
+    pub fn deep_link(&self, payload: &str, code: Option<&str>) -> String {
         match self {
             PublicBot::Telegram { username } => telegram::deep_link(username, payload),
+            PublicBot::Viber { uri } => viber::deep_link(uri, payload),
+            PublicBot::Facebook { page } => facebook::deep_link(page, payload),
+            PublicBot::WhatsApp { phone } => whatsapp::deep_link(phone, code.unwrap_or_default()),
+            PublicBot::Instagram { username } => instagram::deep_link(username, payload),
         }
     }
 }
@@ -146,30 +237,27 @@ impl Bot {
         self.config.client_type()
     }
 
-    /// Checks that a webhook call comes from the messenger, before anything parses it.
-    pub fn verify(&self, headers: &dyn Headers, _body: &[u8]) -> Result<(), WebhookError> {
-        match &self.config {
-            BotConfig::Telegram(_) => telegram::verify(headers, &self.webhook_secret),
-        }
+    pub fn verify(&self, headers: &dyn Headers, body: &[u8]) -> Result<(), WebhookError> {
+        self.config
+            .messenger()
+            .verify(&self.webhook_secret, headers, body)
     }
 
     pub fn parse(&self, body: &[u8]) -> Result<Vec<Inbound>, WebhookError> {
-        match &self.config {
-            BotConfig::Telegram(_) => telegram::parse(body),
-        }
+        self.config.messenger().parse(body)
     }
 
-    /// The messenger API call that sends `text` to `to`.
+    pub fn handshake(&self, query: &[(String, String)]) -> Result<String, WebhookError> {
+        self.config
+            .messenger()
+            .handshake(&self.webhook_secret, query)
+    }
+
     pub fn send_text(&self, bases: &ApiBases, to: &UserId, text: &str) -> OutboundRequest {
-        match &self.config {
-            BotConfig::Telegram(t) => t.send_message(bases, to, text),
-        }
+        self.config.messenger().send_text(bases, to, text)
     }
 
-    /// Whether a messenger API answer means the message was accepted.
     pub fn send_result(&self, status: u16, body: &str) -> Result<(), String> {
-        match &self.config {
-            BotConfig::Telegram(_) => telegram::api_result(status, body),
-        }
+        self.config.messenger().send_result(status, body)
     }
 }

@@ -1,8 +1,9 @@
 //! Telegram Bot API: `t.me` deep links with `start`, updates posted to the webhook with a secret
 //! header, and `sendMessage`.
 
-use super::{ApiBases, Inbound, InboundKind, InvalidBot, WebhookError};
+use super::{ApiBases, Inbound, InboundKind, InvalidBot, Messenger, PublicBot, WebhookError};
 use crate::domain::secrets::secrets_match;
+use crate::domain::ClientType;
 use crate::domain::UserId;
 use crate::http::{Headers, OutboundRequest};
 use serde::{Deserialize, Serialize};
@@ -61,17 +62,62 @@ impl TelegramBot {
             self.token
         )
     }
+}
 
-    pub fn set_webhook(&self, bases: &ApiBases, url: &str, secret: &str) -> OutboundRequest {
+impl Messenger for TelegramBot {
+    fn client_type(&self) -> ClientType {
+        ClientType::Telegram
+    }
+
+    fn public(&self) -> PublicBot {
+        PublicBot::Telegram {
+            username: self.username.clone(),
+        }
+    }
+
+    fn verify(
+        &self,
+        webhook_secret: &str,
+        headers: &dyn Headers,
+        _body: &[u8],
+    ) -> Result<(), WebhookError> {
+        verify(headers, webhook_secret)
+    }
+
+    fn parse(&self, body: &[u8]) -> Result<Vec<Inbound>, WebhookError> {
+        parse(body)
+    }
+
+    fn arrival_text(&self, payload: &str) -> String {
+        format!("/start {payload}")
+    }
+
+    fn webhook_registration(
+        &self,
+        bases: &ApiBases,
+        url: &str,
+        secret: &str,
+    ) -> Option<OutboundRequest> {
         let body = json!({
             "url": url,
             "secret_token": secret,
             "allowed_updates": ["message"],
         });
-        OutboundRequest::post_json(self.method_url(bases, "setWebhook"), &body)
+        Some(OutboundRequest::post_json(
+            self.method_url(bases, "setWebhook"),
+            &body,
+        ))
     }
 
-    pub fn send_message(&self, bases: &ApiBases, to: &UserId, text: &str) -> OutboundRequest {
+    fn registration_result(&self, status: u16, body: &str) -> Result<(), String> {
+        api_result(status, body)
+    }
+
+    fn send_result(&self, status: u16, body: &str) -> Result<(), String> {
+        api_result(status, body)
+    }
+
+    fn send_text(&self, bases: &ApiBases, to: &UserId, text: &str) -> OutboundRequest {
         // Telegram's user ids are numbers; in private chats the chat id is the user id.
         let chat_id = to
             .as_str()
@@ -144,6 +190,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Inbound>, WebhookError> {
         user_id,
         name: from.first_name,
         kind,
+        answer_in_response: false,
     }])
 }
 
@@ -214,6 +261,7 @@ mod tests {
                     payload: "AbC_12-x".into(),
                     message_id: "5".into(),
                 },
+                answer_in_response: false,
             }]
         );
     }
@@ -260,12 +308,15 @@ mod tests {
     fn send_and_set_webhook_requests() {
         let bases = ApiBases {
             telegram: "http://127.0.0.1:9/".into(),
+            ..ApiBases::default()
         };
-        let req = bot().send_message(&bases, &UserId::parse("555").unwrap(), "Hi");
+        let req = bot().send_text(&bases, &UserId::parse("555").unwrap(), "Hi");
         assert_eq!(req.url, "http://127.0.0.1:9/bot123:ABC-def/sendMessage");
         let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
         assert_eq!(body, json!({"chat_id": 555, "text": "Hi"}));
-        let req = bot().set_webhook(&bases, "https://h/webhooks/p/g", "sec");
+        let req = bot()
+            .webhook_registration(&bases, "https://h/webhooks/p/g", "sec")
+            .unwrap();
         assert!(req.url.ends_with("/setWebhook"));
         let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
         assert_eq!(body["url"], "https://h/webhooks/p/g");

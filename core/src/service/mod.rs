@@ -54,6 +54,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("missing or wrong credentials")]
     Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
     #[error("{0}")]
@@ -87,6 +89,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized => 401,
+            ApiError::Forbidden(_) => 403,
             ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::TooLarge(_) => 413,
@@ -100,6 +103,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::Internal(_) => "internal",

@@ -2,6 +2,7 @@
 
 use super::{parse_json, ApiError, Config, Reply};
 use crate::domain::callback::{new_webhook_id, Event, EventData};
+use crate::domain::code::new_code;
 use crate::domain::secrets::{
     api_key_matches, new_api_key, new_callback_secret, new_webhook_secret, sha256_hex,
 };
@@ -123,7 +124,11 @@ pub fn plan_bot<S: Sql>(
     let url = webhook_url(config, project, group);
     let registration = request
         .register_webhook
-        .then(|| bot_config.webhook_registration(&config.bases, &url, &webhook_secret))
+        .then(|| {
+            bot_config
+                .messenger()
+                .webhook_registration(&config.bases, &url, &webhook_secret)
+        })
         .flatten();
     Ok(BotPlan {
         bot: Bot {
@@ -250,44 +255,22 @@ pub fn create_merge_link<S: Sql>(
         let card = s
             .live_client(client)?
             .ok_or_else(|| ApiError::not_found("client_not_found", format!("no client {client}")))?;
-        let bot = match &group {
-            Some(g) => Group::parse(g)
-                .ok()
-                .map(|g| s.bot(&g))
-                .transpose()?
-                .flatten()
-                .filter(|b| b.bot.client_type() == client_type),
-            None => s.first_bot_of(client_type)?,
-        }
-        .ok_or_else(|| not_connected(client_type, group.as_deref()))?;
-        let link_id = LinkId::random();
-        // Whole seconds, as the token carries it: the page and the merge agree on the instant.
-        let expires_at = (now / 1000 + config.link_ttl_s) * 1000;
-        let from = s.latest_contact_of(card.id)?;
-        s.insert_link(&LinkRecord {
-            id: link_id.to_payload(),
-            client_id: card.id,
-            client_type,
-            group: bot.bot.group.to_string(),
-            tag: tag.clone(),
-            from: from.map(|c| (c.group, c.user_id)),
-            created_at: now,
-            expires_at,
-            used_at: None,
-            used_by: None,
-        })?;
+        let bot = target_bot(s, client_type, group.as_deref())?;
+        let link = new_link(s, config, card.id, &bot, tag.clone(), now)?;
+        s.insert_link(&link)?;
         s.record(
             card.id,
             now,
             "merge_link_created",
-            json!({"messenger": client_type.name(), "group": bot.bot.group, "expires_at": rfc3339(expires_at)}),
+            json!({"messenger": client_type.name(), "group": bot.group, "expires_at": rfc3339(link.expires_at)}),
         )?;
         let token = LinkToken {
-            link_id,
-            expires_at: (expires_at / 1000) as u32,
+            link_id: LinkId::from_payload(&link.id).expect("a fresh link id"),
+            expires_at: (link.expires_at / 1000) as u32,
             client_type,
             project: project.clone(),
-            group: bot.bot.group.clone(),
+            group: bot.group.clone(),
+            code: link.code.clone(),
         }
         .encode(&config.link_key);
         Ok(Reply::created(json!({
@@ -296,10 +279,80 @@ pub fn create_merge_link<S: Sql>(
             "client_id": card.id,
             "client_type": client_type.code(),
             "messenger": client_type.name(),
-            "group": bot.bot.group,
-            "expires_at": rfc3339(expires_at),
+            "group": bot.group,
+            "expires_at": rfc3339(link.expires_at),
+            "code": link.code,
         })))
     })
+}
+
+/// The bot a link leads to: the named one, or the messenger's first connected bot.
+fn target_bot<S: Sql>(
+    s: &Store<S>,
+    client_type: ClientType,
+    group: Option<&str>,
+) -> Result<Bot, ApiError> {
+    let bot = match group {
+        Some(g) => match Group::parse(g) {
+            Ok(g) => s.bot(&g)?,
+            Err(_) => None,
+        },
+        None => s.first_bot_of(client_type)?,
+    };
+    bot.map(|r| r.bot)
+        .filter(|b| b.client_type() == client_type)
+        .ok_or_else(|| not_connected(client_type, group))
+}
+
+/// The variable where a card's current merge code is kept (Salebot's name), for scenarios that
+/// show it to the client.
+pub const CODE_VARIABLE: &str = "text_to_merge_contact";
+
+/// A new link for `card` into `bot`. WhatsApp and Instagram links get a code, unique among the
+/// bot's codes; it replaces the card's previous codes and is written to [`CODE_VARIABLE`].
+fn new_link<S: Sql>(
+    s: &Store<S>,
+    config: &Config,
+    card: ClientId,
+    bot: &Bot,
+    tag: String,
+    now: Millis,
+) -> Result<LinkRecord, ApiError> {
+    let code = match bot.client_type() {
+        ClientType::WhatsApp | ClientType::Instagram => {
+            let code = unused_code(s, &bot.group)?;
+            s.retire_codes_of(card, now)?;
+            s.set_variable(card, CODE_VARIABLE, &code)?;
+            Some(code)
+        }
+        _ => None,
+    };
+    Ok(LinkRecord {
+        id: LinkId::random().to_payload(),
+        client_id: card,
+        client_type: bot.client_type(),
+        group: bot.group.to_string(),
+        tag,
+        code,
+        from: s.latest_contact_of(card)?.map(|c| (c.group, c.user_id)),
+        created_at: now,
+        // Whole seconds, as the token carries it: the page and the merge agree on the instant.
+        expires_at: (now / 1000 + config.link_ttl_s) * 1000,
+        retired_at: None,
+        used_at: None,
+        used_by: None,
+    })
+}
+
+fn unused_code<S: Sql>(s: &Store<S>, group: &Group) -> Result<String, ApiError> {
+    // 50 random bits: a clash is vanishingly rare, but the check makes codes unique for sure.
+    for _ in 0..8 {
+        let code = new_code();
+        if s.link_by_code(group.as_str(), &code)?.is_none() {
+            return Ok(code);
+        }
+    }
+    Err(ApiError::Internal("could not find an unused code".into()))
 }
 
 fn not_connected(client_type: ClientType, group: Option<&str>) -> ApiError {

@@ -3,35 +3,38 @@
 
 use crate::domain::time::Millis;
 use crate::domain::token::{LinkId, LinkKey, LinkToken, TokenError};
-use crate::domain::{Group, ProjectName};
+use crate::domain::{ClientType, Group, ProjectName};
 use crate::messengers::PublicBot;
+use crate::pages::Problem;
 use std::collections::{HashMap, HashSet};
 
-/// The friendly pages in `www/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Page {
-    /// Forged, altered or for a bot that is gone: 404.
-    Unknown,
-    /// Past its expiry: 410.
-    Expired,
-    /// Known (in this isolate) to be used already: 410.
-    Used,
+/// The HTTP status of a problem page.
+pub fn problem_status(problem: Problem) -> u16 {
+    match problem {
+        Problem::Unknown => 404,
+        Problem::Expired | Problem::Used => 410,
+    }
 }
 
-impl Page {
-    pub fn status(self) -> u16 {
-        match self {
-            Page::Unknown => 404,
-            Page::Expired | Page::Used => 410,
-        }
-    }
+/// What kind of device clicked, from its User-Agent: phones can follow app deep links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    Phone,
+    Desktop,
+}
 
-    /// The asset path (served by the assets binding; `.html` is implied).
-    pub fn path(self) -> &'static str {
-        match self {
-            Page::Unknown => "/link-unknown",
-            Page::Expired => "/link-expired",
-            Page::Used => "/link-used",
+impl Device {
+    /// Phones and tablets name themselves in the User-Agent ("Mobi" is the convention browsers
+    /// follow; Android and iOS devices cover the rest, iPadOS aside).
+    pub fn from_user_agent(user_agent: Option<&str>) -> Device {
+        let ua = user_agent.unwrap_or_default();
+        let phone = ["Mobi", "Android", "iPhone", "iPad", "iPod"]
+            .iter()
+            .any(|mark| ua.contains(mark));
+        if phone {
+            Device::Phone
+        } else {
+            Device::Desktop
         }
     }
 }
@@ -40,7 +43,13 @@ impl Page {
 pub enum Decision {
     /// 302 to this deep link.
     Redirect(String),
-    Page(Page),
+    /// A page with the deep link (and the code to send, for WhatsApp and Instagram).
+    Landing {
+        client_type: ClientType,
+        deep_link: String,
+        code: Option<String>,
+    },
+    Page(Problem),
     /// The token is good but this isolate does not know the bot yet: look it up, then
     /// [`EdgeMemory::learn_bot`] and decide again.
     LookUpBot(ProjectName, Group),
@@ -84,24 +93,50 @@ impl EdgeMemory {
         self.used.insert(link.0);
     }
 
-    pub fn decide(&self, token: &str, key: &LinkKey, now: Millis) -> Decision {
+    pub fn decide(&self, token: &str, key: &LinkKey, now: Millis, device: Device) -> Decision {
         let now_s = u64::try_from(now / 1000).unwrap_or(0);
         let link = match LinkToken::decode(token, key, now_s) {
             Ok(link) => link,
-            Err(TokenError::Expired(_)) => return Decision::Page(Page::Expired),
-            Err(_) => return Decision::Page(Page::Unknown),
+            Err(TokenError::Expired(_)) => return Decision::Page(Problem::Expired),
+            Err(_) => return Decision::Page(Problem::Unknown),
         };
         if self.used.contains(&link.link_id.0) {
-            return Decision::Page(Page::Used);
+            return Decision::Page(Problem::Used);
         }
         match self.bots.get(&(link.project.clone(), link.group.clone())) {
             Some((_, expires)) if *expires <= now => Decision::LookUpBot(link.project, link.group),
             Some((Some(bot), _)) if bot.client_type() == link.client_type => {
-                Decision::Redirect(bot.deep_link(&link.link_id.to_payload()))
+                let deep_link = bot.deep_link(&link.link_id.to_payload(), link.code.as_deref());
+                route(link.client_type, deep_link, link.code, device)
             }
-            Some(_) => Decision::Page(Page::Unknown),
+            Some(_) => Decision::Page(Problem::Unknown),
             None => Decision::LookUpBot(link.project, link.group),
         }
+    }
+}
+
+/// Telegram and Messenger links work anywhere: redirect. WhatsApp and Viber deep links need the
+/// app: phones go straight there, computers get a page (with a QR code to continue on the
+/// phone). Instagram needs the code typed in: always the page that shows it.
+fn route(
+    client_type: ClientType,
+    deep_link: String,
+    code: Option<String>,
+    device: Device,
+) -> Decision {
+    let page_first = match client_type {
+        ClientType::Telegram | ClientType::Facebook => false,
+        ClientType::WhatsApp | ClientType::Viber => device == Device::Desktop,
+        ClientType::Instagram => true,
+    };
+    if page_first {
+        Decision::Landing {
+            client_type,
+            deep_link,
+            code,
+        }
+    } else {
+        Decision::Redirect(deep_link)
     }
 }
 
@@ -109,6 +144,8 @@ impl EdgeMemory {
 mod tests {
     use super::*;
     use crate::domain::ClientType;
+
+    const PHONE: Device = Device::Phone;
 
     fn key() -> LinkKey {
         LinkKey::new(b"k")
@@ -122,6 +159,7 @@ mod tests {
             client_type: ClientType::Telegram,
             project: ProjectName::parse("acme").unwrap(),
             group: Group::parse("b").unwrap(),
+            code: None,
         };
         (t.encode(&key()), id)
     }
@@ -145,17 +183,17 @@ mod tests {
         let (token, id) = token(2_000_000_000);
         let (p, g) = acme_b();
         assert_eq!(
-            memory.decide(&token, &key(), 1_000),
+            memory.decide(&token, &key(), 1_000, PHONE),
             Decision::LookUpBot(p.clone(), g.clone())
         );
         memory.learn_bot(p, g, bot(), 1_000);
         assert_eq!(
-            memory.decide(&token, &key(), 2_000),
+            memory.decide(&token, &key(), 2_000, PHONE),
             Decision::Redirect(format!("https://t.me/AcmeBot?start={}", id.to_payload()))
         );
         // After the bot's time to live, the isolate asks again.
         assert!(matches!(
-            memory.decide(&token, &key(), 61_000),
+            memory.decide(&token, &key(), 61_000, PHONE),
             Decision::LookUpBot(..)
         ));
     }
@@ -166,23 +204,54 @@ mod tests {
         let (p, g) = acme_b();
         memory.learn_bot(p.clone(), g.clone(), bot(), 0);
         assert_eq!(
-            memory.decide("garbage", &key(), 0),
-            Decision::Page(Page::Unknown)
+            memory.decide("garbage", &key(), 0, PHONE),
+            Decision::Page(Problem::Unknown)
         );
         let (expired, _) = token(10);
         assert_eq!(
-            memory.decide(&expired, &key(), 10_000),
-            Decision::Page(Page::Expired)
+            memory.decide(&expired, &key(), 10_000, PHONE),
+            Decision::Page(Problem::Expired)
         );
         let (live, id) = token(2_000_000_000);
         memory.learn_used(id);
-        assert_eq!(memory.decide(&live, &key(), 0), Decision::Page(Page::Used));
+        assert_eq!(
+            memory.decide(&live, &key(), 0, PHONE),
+            Decision::Page(Problem::Used)
+        );
         let (other, _) = token(2_000_000_000);
         memory.learn_bot(p, g, None, 0);
         assert_eq!(
-            memory.decide(&other, &key(), 0),
-            Decision::Page(Page::Unknown)
+            memory.decide(&other, &key(), 0, PHONE),
+            Decision::Page(Problem::Unknown)
         );
-        assert_eq!(Page::Expired.status(), 410);
+        assert_eq!(problem_status(Problem::Expired), 410);
+    }
+
+    #[test]
+    fn devices_from_user_agents() {
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148";
+        let android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36";
+        let desktop =
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36";
+        assert_eq!(Device::from_user_agent(Some(iphone)), Device::Phone);
+        assert_eq!(Device::from_user_agent(Some(android)), Device::Phone);
+        assert_eq!(Device::from_user_agent(Some(desktop)), Device::Desktop);
+        assert_eq!(Device::from_user_agent(None), Device::Desktop);
+    }
+
+    #[test]
+    fn which_messengers_get_a_page() {
+        let link = "x".to_string();
+        let page = |t, d| matches!(route(t, link.clone(), None, d), Decision::Landing { .. });
+        use ClientType::*;
+        for device in [Device::Phone, Device::Desktop] {
+            assert!(!page(Telegram, device));
+            assert!(!page(Facebook, device));
+            assert!(page(Instagram, device));
+        }
+        assert!(!page(WhatsApp, Device::Phone));
+        assert!(page(WhatsApp, Device::Desktop));
+        assert!(!page(Viber, Device::Phone));
+        assert!(page(Viber, Device::Desktop));
     }
 }

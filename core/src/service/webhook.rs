@@ -1,26 +1,37 @@
 //! A messenger's webhook: verify, parse, and for each event, in one transaction: dedupe, resolve
-//! the contact to its card, merge on a valid link, and write the resulting sends and callbacks to
-//! the outbox. Nothing here waits for the owner's backend or the messenger.
+//! the contact to its card, merge on a valid link or code, and write the resulting sends and
+//! callbacks to the outbox. Nothing here waits for the owner's backend or the messenger.
 
 use super::owner::enqueue_event;
 use super::{ApiError, Reply};
 use crate::domain::callback::{ContactRef, EventData};
+use crate::domain::code::{looks_like_code, parse_code};
 use crate::domain::time::Millis;
 use crate::domain::token::LinkId;
-use crate::domain::{ClientId, Group, UserId};
+use crate::domain::{ClientId, ClientType, Group, UserId};
 use crate::http::Headers;
 use crate::messengers::{Bot, Inbound, InboundKind, WebhookError};
 use crate::service::delivery::SendText;
 use crate::store::{Contact, LinkRecord, OutboxKind, Sql, Store};
-use serde_json::json;
+use serde_json::{json, Value};
 
-/// What the bot says when a link cannot merge.
+/// What the bot says when a link or code cannot merge.
 pub mod replies {
     pub const LINK_USED: &str =
         "This link has already been used. If you asked for it, you are connected already.";
     pub const LINK_EXPIRED: &str = "This link has expired. Please ask for a new one.";
+    pub const LINK_REPLACED: &str =
+        "This link was replaced by a newer one. Please use the latest link you received.";
     pub const ALREADY_CONNECTED: &str = "You are already connected here. Nothing else to do.";
+    pub const WRONG_CODE: &str =
+        "This code is not valid. Please send the code from your link exactly as it is shown.";
+    pub const TOO_MANY_CODES: &str =
+        "Too many wrong codes. Please try again tomorrow, or ask for a new link.";
 }
+
+/// Wrong codes a sender may send per window before codes from them are refused unchecked.
+pub const MAX_WRONG_CODES: i64 = 5;
+pub const CODE_WINDOW_MS: Millis = 24 * 3600 * 1000;
 
 /// The answer to the messenger, and the links this delivery used up (the edge remembers them).
 pub struct WebhookOutcome {
@@ -35,20 +46,52 @@ pub fn handle<S: Sql>(
     body: &[u8],
     now: Millis,
 ) -> Result<WebhookOutcome, ApiError> {
-    let bot = store
-        .bot(group)?
-        .ok_or_else(|| ApiError::not_found("bot_not_found", format!("no bot {group}")))?
-        .bot;
+    if is_viber_webhook_check(body) {
+        return Ok(WebhookOutcome {
+            reply: Reply::ok(json!({"ok": true})),
+            used_links: vec![],
+        });
+    }
+    let bot = find_bot(store, group)?;
     bot.verify(headers, body).map_err(webhook_error)?;
     let events = bot.parse(body).map_err(webhook_error)?;
     let mut used_links = Vec::new();
+    let mut response = None;
     for event in &events {
-        used_links.extend(store.transaction(|s| process(s, &bot, event, now))?);
+        let turn = store.transaction(|s| Turn::new(s, &bot, event, now).process())?;
+        used_links.extend(turn.used_link);
+        response = response.or(turn.response);
     }
     Ok(WebhookOutcome {
-        reply: Reply::ok(json!({"ok": true})),
+        reply: Reply::ok(response.unwrap_or_else(|| json!({"ok": true}))),
         used_links,
     })
+}
+
+/// The `GET` subscription handshake (Meta): the challenge to echo back.
+pub fn handshake<S: Sql>(
+    store: &Store<S>,
+    group: &Group,
+    query: &[(String, String)],
+) -> Result<String, ApiError> {
+    let bot = find_bot(store, group)?;
+    bot.handshake(query).map_err(|e| match e {
+        WebhookError::Unauthorized => ApiError::Forbidden("the verify token does not match".into()),
+        WebhookError::Malformed(m) => ApiError::BadRequest(m),
+    })
+}
+
+/// Viber checks a webhook URL while `set_webhook` runs, before mlink has saved the bot (and
+/// signed with a token mlink may not know yet). The check changes nothing, so it gets its 200.
+fn is_viber_webhook_check(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body).is_ok_and(|v| v["event"] == "webhook")
+}
+
+fn find_bot<S: Sql>(store: &Store<S>, group: &Group) -> Result<Bot, ApiError> {
+    Ok(store
+        .bot(group)?
+        .ok_or_else(|| ApiError::not_found("bot_not_found", format!("no bot {group}")))?
+        .bot)
 }
 
 fn webhook_error(e: WebhookError) -> ApiError {
@@ -58,217 +101,312 @@ fn webhook_error(e: WebhookError) -> ApiError {
     }
 }
 
-/// Handles one event; returns the link it used, if it merged.
-fn process<S: Sql>(
-    s: &Store<S>,
-    bot: &Bot,
-    event: &Inbound,
+/// What one event came to.
+struct TurnOutcome {
+    used_link: Option<LinkId>,
+    response: Option<Value>,
+}
+
+/// One event being handled, inside its transaction.
+struct Turn<'a, S: Sql> {
+    s: &'a Store<S>,
+    bot: &'a Bot,
+    event: &'a Inbound,
     now: Millis,
-) -> Result<Option<LinkId>, ApiError> {
-    let delivery = format!("{}:{}", bot.group, event.delivery_id);
-    if !s.first_delivery(&delivery, now)? {
-        return Ok(None);
-    }
-    let existing = s.contact(&bot.group, &event.user_id)?;
-    match &event.kind {
-        InboundKind::Arrival {
-            payload,
-            message_id,
-        } => match link_for(s, bot, payload)? {
-            Some(link) => arrive(s, bot, event, existing, link, now),
-            // Not ours: maybe the owner's own deep link. Pass it on as a message.
-            None => {
-                let contact = ensure_contact(s, bot, event, existing, now)?;
-                let text = format!("/start {payload}");
-                forward_message(s, &contact, &text, message_id, now)?;
-                Ok(None)
-            }
-        },
-        InboundKind::Text { text, message_id } => {
-            let contact = ensure_contact(s, bot, event, existing, now)?;
-            forward_message(s, &contact, text, message_id, now)?;
-            Ok(None)
+    /// A text that goes in the webhook's HTTP response instead of the outbox.
+    answer: Option<String>,
+}
+
+impl<'a, S: Sql> Turn<'a, S> {
+    fn new(s: &'a Store<S>, bot: &'a Bot, event: &'a Inbound, now: Millis) -> Self {
+        Turn {
+            s,
+            bot,
+            event,
+            now,
+            answer: None,
         }
     }
-}
 
-/// The link a payload names, if it was made for this bot.
-fn link_for<S: Sql>(
-    s: &Store<S>,
-    bot: &Bot,
-    payload: &str,
-) -> Result<Option<LinkRecord>, ApiError> {
-    let Some(id) = LinkId::from_payload(payload) else {
-        return Ok(None);
-    };
-    Ok(s.link(&id.to_payload())?
-        .filter(|link| link.group == bot.group.as_str()))
-}
-
-/// The dialog for this user, made (with a card of its own) if it is new.
-fn ensure_contact<S: Sql>(
-    s: &Store<S>,
-    bot: &Bot,
-    event: &Inbound,
-    existing: Option<Contact>,
-    now: Millis,
-) -> Result<Contact, ApiError> {
-    if let Some(contact) = existing {
-        s.note_inbound(&contact, now)?;
-        return Ok(contact);
+    fn process(mut self) -> Result<TurnOutcome, ApiError> {
+        let key = format!("{}:{}", self.bot.group, self.event.delivery_id);
+        if let Err(previous) = self.s.first_delivery(&key, self.now)? {
+            let response = previous.and_then(|r| serde_json::from_str(&r).ok());
+            return Ok(TurnOutcome {
+                used_link: None,
+                response,
+            });
+        }
+        let existing = self.s.contact(&self.bot.group, &self.event.user_id)?;
+        let used_link = match &self.event.kind {
+            InboundKind::Arrival {
+                payload,
+                message_id,
+            } => match self.link_for_payload(payload)? {
+                Some(link) => self.arrive(existing, link)?,
+                // Not ours: maybe the owner's own deep link. Pass it on as a message.
+                None => {
+                    let text = self.bot.config.messenger().arrival_text(payload);
+                    self.forward(existing, &text, message_id)?;
+                    None
+                }
+            },
+            InboundKind::Text { text, message_id } => {
+                if self.takes_codes() && looks_like_code(text) {
+                    self.try_code(existing, text)?
+                } else {
+                    self.forward(existing, text, message_id)?;
+                    None
+                }
+            }
+        };
+        let response = self
+            .answer
+            .as_deref()
+            .and_then(|text| self.bot.config.messenger().response_message(text));
+        if let Some(response) = &response {
+            self.s.set_delivery_response(&key, &response.to_string())?;
+        }
+        Ok(TurnOutcome {
+            used_link,
+            response,
+        })
     }
-    let card = s.new_client(now)?;
-    let contact = add_contact(s, bot, event, card, now)?;
-    s.record(
-        card,
-        now,
-        "created",
-        json!({"contact": contact.reference()}),
-    )?;
-    Ok(contact)
-}
 
-fn add_contact<S: Sql>(
-    s: &Store<S>,
-    bot: &Bot,
-    event: &Inbound,
-    card: ClientId,
-    now: Millis,
-) -> Result<Contact, ApiError> {
-    Ok(s.add_contact(
-        &bot.group,
-        &event.user_id,
-        bot.client_type(),
-        card,
-        event.name.as_deref(),
-        now,
-    )?)
-}
-
-/// A client followed a merge link into this bot. Returns the link if it was used now.
-fn arrive<S: Sql>(
-    s: &Store<S>,
-    bot: &Bot,
-    event: &Inbound,
-    existing: Option<Contact>,
-    link: LinkRecord,
-    now: Millis,
-) -> Result<Option<LinkId>, ApiError> {
-    let target = s.live_client(link.client_id)?;
-    let refusal = match (&link, &target) {
-        (_, None) => Some(replies::LINK_USED),
-        (l, _) if l.used_at.is_some() => Some(used_reply(&link, event)),
-        (l, _) if l.expires_at <= now => Some(replies::LINK_EXPIRED),
-        _ => None,
-    };
-    if let Some(text) = refusal {
-        let contact = ensure_contact(s, bot, event, existing, now)?;
-        s.record(
-            contact.client_id,
-            now,
-            "merge_refused",
-            json!({"reason": text, "contact": contact.reference()}),
-        )?;
-        send_text(s, bot, &event.user_id, text, now)?;
-        return Ok(None);
+    /// WhatsApp and Instagram links carry codes: messages there may be one.
+    fn takes_codes(&self) -> bool {
+        matches!(
+            self.bot.client_type(),
+            ClientType::WhatsApp | ClientType::Instagram
+        )
     }
-    let target = target.expect("checked above").id;
-    let contact = match existing {
-        Some(c) if c.client_id == target => {
-            s.note_inbound(&c, now)?;
-            send_text(s, bot, &event.user_id, replies::ALREADY_CONNECTED, now)?;
+
+    /// The link a payload names, if it was made for this bot.
+    fn link_for_payload(&self, payload: &str) -> Result<Option<LinkRecord>, ApiError> {
+        let Some(id) = LinkId::from_payload(payload) else {
+            return Ok(None);
+        };
+        Ok(self
+            .s
+            .link(&id.to_payload())?
+            .filter(|link| link.group == self.bot.group.as_str()))
+    }
+
+    /// A message that looks like a code: merge if it is one, else count it against the sender.
+    fn try_code(
+        &mut self,
+        existing: Option<Contact>,
+        text: &str,
+    ) -> Result<Option<LinkId>, ApiError> {
+        let (group, user) = (self.bot.group.as_str(), self.event.user_id.as_str());
+        let since = self.now - CODE_WINDOW_MS;
+        if self.s.code_failures(group, user, since)? >= MAX_WRONG_CODES {
+            self.refuse(
+                existing,
+                replies::TOO_MANY_CODES,
+                json!({"reason": "too_many_codes"}),
+            )?;
             return Ok(None);
         }
-        Some(c) => {
-            s.merge_cards(
-                c.client_id,
-                target,
-                json!({"link": link.id, "by": "client"}),
-                now,
-            )?;
-            s.note_inbound(&c, now)?;
-            c
+        let link = match parse_code(text) {
+            Some(code) => self.s.link_by_code(group, &code)?,
+            None => None,
+        };
+        if let Some(link) = link {
+            return self.arrive(existing, link);
         }
-        None => {
-            let c = add_contact(s, bot, event, target, now)?;
-            s.record(
-                target,
-                now,
-                "contact_linked",
-                json!({"contact": c.reference(), "link": link.id}),
-            )?;
-            c
+        let failures = self.s.count_code_failure(group, user, since, self.now)?;
+        let reply = if failures >= MAX_WRONG_CODES {
+            replies::TOO_MANY_CODES
+        } else {
+            replies::WRONG_CODE
+        };
+        self.refuse(
+            existing,
+            reply,
+            json!({"reason": "wrong_code", "failures": failures}),
+        )?;
+        Ok(None)
+    }
+
+    /// A client followed a merge link (or sent its code). Returns the link if it was used now.
+    fn arrive(
+        &mut self,
+        existing: Option<Contact>,
+        link: LinkRecord,
+    ) -> Result<Option<LinkId>, ApiError> {
+        let target = self.s.live_client(link.client_id)?;
+        let refusal = if link.used_at.is_some() {
+            Some(self.used_reply(&link))
+        } else if link.retired_at.is_some() {
+            Some(replies::LINK_REPLACED)
+        } else if link.expires_at <= self.now || target.is_none() {
+            Some(replies::LINK_EXPIRED)
+        } else {
+            None
+        };
+        if let Some(text) = refusal {
+            self.refuse(existing, text, json!({"reason": text, "link": link.id}))?;
+            return Ok(None);
         }
-    };
-    s.use_link(&link.id, bot.group.as_str(), event.user_id.as_str(), now)?;
-    if !link.tag.is_empty() {
-        send_text(s, bot, &event.user_id, &link.tag, now)?;
+        let target = target.expect("checked above").id;
+        let Some(contact) = self.join(existing, target, &link)? else {
+            return Ok(None);
+        };
+        self.s.use_link(
+            &link.id,
+            self.bot.group.as_str(),
+            self.event.user_id.as_str(),
+            self.now,
+        )?;
+        if !link.tag.is_empty() {
+            self.say(&link.tag)?;
+        }
+        let from = self.origin_contact(&link)?;
+        enqueue_event(
+            self.s,
+            &format!("switch_to_{}", self.bot.client_type().name()),
+            EventData::Switched {
+                client_id: target.0,
+                contact: contact.reference(),
+                from,
+                note: link.tag.clone(),
+            },
+            self.now,
+        )?;
+        Ok(LinkId::from_payload(&link.id))
     }
-    let from = from_contact(s, &link)?;
-    enqueue_event(
-        s,
-        &format!("switch_to_{}", bot.client_type().name()),
-        EventData::Switched {
-            client_id: target.0,
-            contact: contact.reference(),
-            from,
-            note: link.tag.clone(),
-        },
-        now,
-    )?;
-    Ok(LinkId::from_payload(&link.id))
-}
 
-fn used_reply(link: &LinkRecord, event: &Inbound) -> &'static str {
-    match &link.used_by {
-        Some((_, user)) if user == event.user_id.as_str() => replies::ALREADY_CONNECTED,
-        _ => replies::LINK_USED,
+    /// Puts the arriving dialog (and the card it had) into `target`. None when it is there already.
+    fn join(
+        &mut self,
+        existing: Option<Contact>,
+        target: ClientId,
+        link: &LinkRecord,
+    ) -> Result<Option<Contact>, ApiError> {
+        let cause = json!({"link": link.id, "by": "client"});
+        match existing {
+            Some(c) if c.client_id == target => {
+                self.s.note_inbound(&c, self.now)?;
+                self.say(replies::ALREADY_CONNECTED)?;
+                Ok(None)
+            }
+            Some(c) => {
+                self.s.merge_cards(c.client_id, target, cause, self.now)?;
+                self.s.note_inbound(&c, self.now)?;
+                Ok(Some(c))
+            }
+            None => {
+                let c = self.add_contact(target)?;
+                self.s.record(
+                    target,
+                    self.now,
+                    "contact_linked",
+                    json!({"contact": c.reference(), "link": link.id}),
+                )?;
+                Ok(Some(c))
+            }
+        }
     }
-}
 
-fn from_contact<S: Sql>(s: &Store<S>, link: &LinkRecord) -> Result<Option<ContactRef>, ApiError> {
-    let Some((group, user)) = &link.from else {
-        return Ok(None);
-    };
-    let (Ok(group), Ok(user)) = (Group::parse(group), UserId::parse(user)) else {
-        return Ok(None);
-    };
-    Ok(s.contact(&group, &user)?.map(|c| c.reference()))
-}
+    fn used_reply(&self, link: &LinkRecord) -> &'static str {
+        match &link.used_by {
+            Some((_, user)) if user == self.event.user_id.as_str() => replies::ALREADY_CONNECTED,
+            _ => replies::LINK_USED,
+        }
+    }
 
-fn forward_message<S: Sql>(
-    s: &Store<S>,
-    contact: &Contact,
-    text: &str,
-    message_id: &str,
-    now: Millis,
-) -> Result<(), ApiError> {
-    enqueue_event(
-        s,
-        "message",
-        EventData::Message {
-            client_id: contact.client_id.0,
-            contact: contact.reference(),
+    /// No merge: the client hears why, and the card's history keeps it.
+    fn refuse(
+        &mut self,
+        existing: Option<Contact>,
+        text: &str,
+        detail: Value,
+    ) -> Result<(), ApiError> {
+        let contact = self.ensure_contact(existing)?;
+        let mut detail = detail;
+        detail["contact"] = serde_json::to_value(contact.reference()).unwrap_or_default();
+        self.s
+            .record(contact.client_id, self.now, "merge_refused", detail)?;
+        self.say(text)
+    }
+
+    /// The dialog for this user, made (with a card of its own) if it is new.
+    fn ensure_contact(&self, existing: Option<Contact>) -> Result<Contact, ApiError> {
+        if let Some(contact) = existing {
+            self.s.note_inbound(&contact, self.now)?;
+            return Ok(contact);
+        }
+        let card = self.s.new_client(self.now)?;
+        let contact = self.add_contact(card)?;
+        self.s.record(
+            card,
+            self.now,
+            "created",
+            json!({"contact": contact.reference()}),
+        )?;
+        Ok(contact)
+    }
+
+    fn add_contact(&self, card: ClientId) -> Result<Contact, ApiError> {
+        Ok(self.s.add_contact(
+            &self.bot.group,
+            &self.event.user_id,
+            self.bot.client_type(),
+            card,
+            self.event.name.as_deref(),
+            self.now,
+        )?)
+    }
+
+    fn origin_contact(&self, link: &LinkRecord) -> Result<Option<ContactRef>, ApiError> {
+        let Some((group, user)) = &link.from else {
+            return Ok(None);
+        };
+        let (Ok(group), Ok(user)) = (Group::parse(group), UserId::parse(user)) else {
+            return Ok(None);
+        };
+        Ok(self.s.contact(&group, &user)?.map(|c| c.reference()))
+    }
+
+    /// An ordinary message: the owner's backend gets it with the resolved card.
+    fn forward(
+        &self,
+        existing: Option<Contact>,
+        text: &str,
+        message_id: &str,
+    ) -> Result<(), ApiError> {
+        let contact = self.ensure_contact(existing)?;
+        enqueue_event(
+            self.s,
+            "message",
+            EventData::Message {
+                client_id: contact.client_id.0,
+                contact: contact.reference(),
+                text: text.to_string(),
+                message_id: message_id.to_string(),
+            },
+            self.now,
+        )
+    }
+
+    /// Sends `text` to the user: in the webhook's response when the messenger needs that (once),
+    /// else through the outbox.
+    fn say(&mut self, text: &str) -> Result<(), ApiError> {
+        let in_response = self.event.answer_in_response
+            && self.answer.is_none()
+            && self.bot.config.messenger().response_message(text).is_some();
+        if in_response {
+            self.answer = Some(text.to_string());
+            return Ok(());
+        }
+        let send = SendText {
+            group: self.bot.group.clone(),
+            to: self.event.user_id.clone(),
             text: text.to_string(),
-            message_id: message_id.to_string(),
-        },
-        now,
-    )
-}
-
-fn send_text<S: Sql>(
-    s: &Store<S>,
-    bot: &Bot,
-    to: &UserId,
-    text: &str,
-    now: Millis,
-) -> Result<(), ApiError> {
-    let send = SendText {
-        group: bot.group.clone(),
-        to: to.clone(),
-        text: text.to_string(),
-    };
-    let payload = serde_json::to_string(&send).expect("plain data serializes");
-    s.enqueue(OutboxKind::Send, None, &payload, now)?;
-    Ok(())
+        };
+        let payload = serde_json::to_string(&send).expect("plain data serializes");
+        self.s.enqueue(OutboxKind::Send, None, &payload, self.now)?;
+        Ok(())
+    }
 }

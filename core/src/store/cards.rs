@@ -345,13 +345,34 @@ impl<S: Sql> Store<S> {
         Ok(Some((target, previous)))
     }
 
-    /// Records that a messenger delivery was processed; false if it already was.
-    pub fn first_delivery(&self, key: &str, now: Millis) -> Result<bool, StoreError> {
+    /// Records that a messenger delivery is being processed. `Err(answer)` if it already was:
+    /// then `answer` is what the first delivery answered (if anything special).
+    pub fn first_delivery(
+        &self,
+        key: &str,
+        now: Millis,
+    ) -> Result<Result<(), Option<String>>, StoreError> {
         let inserted = self.exec(
             "INSERT INTO deliveries (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING
              RETURNING key",
             &[key.into(), Value::Integer(now)],
         )?;
-        Ok(!inserted.is_empty())
+        if !inserted.is_empty() {
+            return Ok(Ok(()));
+        }
+        let previous = self.first(
+            "SELECT response FROM deliveries WHERE key = ?",
+            &[key.into()],
+        )?;
+        Ok(Err(previous.and_then(|row| row.opt_text(0).ok().flatten())))
+    }
+
+    /// Keeps the answer a delivery got, for its retries.
+    pub fn set_delivery_response(&self, key: &str, response: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE deliveries SET response = ? WHERE key = ?",
+            &[response.into(), key.into()],
+        )?;
+        Ok(())
     }
 }

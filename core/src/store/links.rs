@@ -12,16 +12,20 @@ pub struct LinkRecord {
     pub client_type: ClientType,
     pub group: String,
     pub tag: String,
+    /// WhatsApp and Instagram: the code the client sends.
+    pub code: Option<String>,
     /// The dialog the client was using when the link was made.
     pub from: Option<(String, String)>,
     pub created_at: Millis,
     pub expires_at: Millis,
+    /// A newer code link of the same card replaced this one.
+    pub retired_at: Option<Millis>,
     pub used_at: Option<Millis>,
     pub used_by: Option<(String, String)>,
 }
 
-const LINK_COLUMNS: &str = "id, client_id, client_type, grp, tag, from_grp, from_user_id,
-    created_at, expires_at, used_at, used_by_grp, used_by_user_id";
+const LINK_COLUMNS: &str = "id, client_id, client_type, grp, tag, code, from_grp, from_user_id,
+    created_at, expires_at, retired_at, used_at, used_by_grp, used_by_user_id";
 
 fn pair(a: Option<String>, b: Option<String>) -> Option<(String, String)> {
     a.zip(b)
@@ -35,11 +39,13 @@ fn link_from_row(row: &Row) -> Result<LinkRecord, StoreError> {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         group: row.text(3)?,
         tag: row.text(4)?,
-        from: pair(row.opt_text(5)?, row.opt_text(6)?),
-        created_at: row.int(7)?,
-        expires_at: row.int(8)?,
-        used_at: row.opt_int(9)?,
-        used_by: pair(row.opt_text(10)?, row.opt_text(11)?),
+        code: row.opt_text(5)?,
+        from: pair(row.opt_text(6)?, row.opt_text(7)?),
+        created_at: row.int(8)?,
+        expires_at: row.int(9)?,
+        retired_at: row.opt_int(10)?,
+        used_at: row.opt_int(11)?,
+        used_by: pair(row.opt_text(12)?, row.opt_text(13)?),
     })
 }
 
@@ -48,7 +54,7 @@ impl<S: Sql> Store<S> {
         let (from_grp, from_user) = link.from.clone().unzip();
         self.exec(
             &format!(
-                "INSERT INTO links ({LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO links ({LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ),
             &[
                 link.id.as_str().into(),
@@ -56,10 +62,12 @@ impl<S: Sql> Store<S> {
                 link.client_type.code().into(),
                 link.group.as_str().into(),
                 link.tag.as_str().into(),
+                link.code.as_deref().into(),
                 from_grp.into(),
                 from_user.into(),
                 link.created_at.into(),
                 link.expires_at.into(),
+                link.retired_at.into(),
                 link.used_at.into(),
                 link.used_by.as_ref().map(|(g, _)| g.as_str()).into(),
                 link.used_by.as_ref().map(|(_, u)| u.as_str()).into(),
@@ -75,6 +83,67 @@ impl<S: Sql> Store<S> {
         )?
         .map(|row| link_from_row(&row))
         .transpose()
+    }
+
+    /// The link a code names among a bot's links (used, retired or expired ones included, so
+    /// the client hears why it no longer works).
+    pub fn link_by_code(&self, group: &str, code: &str) -> Result<Option<LinkRecord>, StoreError> {
+        self.first(
+            &format!(
+                "SELECT {LINK_COLUMNS} FROM links WHERE grp = ? AND code = ?
+                 ORDER BY created_at DESC LIMIT 1"
+            ),
+            &[group.into(), code.into()],
+        )?
+        .map(|row| link_from_row(&row))
+        .transpose()
+    }
+
+    /// Retires a card's code links that are still pending: a new code replaces them.
+    pub fn retire_codes_of(&self, client: ClientId, now: Millis) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE links SET retired_at = ? WHERE client_id = ? AND code IS NOT NULL
+             AND used_at IS NULL AND retired_at IS NULL",
+            &[now.into(), client.0.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Wrong codes a sender has sent in the window that started at or after `since`.
+    pub fn code_failures(
+        &self,
+        group: &str,
+        user_id: &str,
+        since: Millis,
+    ) -> Result<i64, StoreError> {
+        Ok(self
+            .first(
+                "SELECT failures FROM code_attempts WHERE grp = ? AND user_id = ?
+                 AND window_start >= ?",
+                &[group.into(), user_id.into(), since.into()],
+            )?
+            .map(|row| row.int(0))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// Counts a wrong code; a window older than `since` starts over. Returns the new count.
+    pub fn count_code_failure(
+        &self,
+        group: &str,
+        user_id: &str,
+        since: Millis,
+        now: Millis,
+    ) -> Result<i64, StoreError> {
+        let row = self.first(
+            "INSERT INTO code_attempts (grp, user_id, window_start, failures) VALUES (?, ?, ?, 1)
+             ON CONFLICT (grp, user_id) DO UPDATE SET
+                failures = CASE WHEN window_start >= ? THEN failures + 1 ELSE 1 END,
+                window_start = CASE WHEN window_start >= ? THEN window_start ELSE excluded.window_start END
+             RETURNING failures",
+            &[group.into(), user_id.into(), now.into(), since.into(), since.into()],
+        )?;
+        row.map(|r| r.int(0)).transpose().map(|n| n.unwrap_or(1))
     }
 
     /// Marks a link used by a dialog; false if it was already used (the caller lost the race).

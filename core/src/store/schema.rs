@@ -54,24 +54,38 @@ const V1: &[&str] = &[
         event TEXT NOT NULL,
         detail TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS history_by_client ON history (client_id, id)",
-    // Merge links; `id` is the payload the messenger hands back.
+    // Merge links; `id` is the payload the messenger hands back, `code` what a client sends
+    // instead on WhatsApp and Instagram. A newer code link of the same card retires the older.
     "CREATE TABLE IF NOT EXISTS links (
         id TEXT PRIMARY KEY,
         client_id INTEGER NOT NULL,
         client_type INTEGER NOT NULL,
         grp TEXT NOT NULL,
         tag TEXT NOT NULL,
+        code TEXT,
         from_grp TEXT,
         from_user_id TEXT,
         created_at INTEGER NOT NULL,
         expires_at INTEGER NOT NULL,
+        retired_at INTEGER,
         used_at INTEGER,
         used_by_grp TEXT,
         used_by_user_id TEXT)",
-    // Messenger deliveries already processed (dedupe by the messenger's own id).
+    "CREATE INDEX IF NOT EXISTS links_by_code ON links (grp, code)",
+    "CREATE INDEX IF NOT EXISTS links_by_client ON links (client_id)",
+    // Messenger deliveries already processed (dedupe by the messenger's own id), with the
+    // answer given, so a retried delivery gets the same answer.
     "CREATE TABLE IF NOT EXISTS deliveries (
         key TEXT PRIMARY KEY,
-        at INTEGER NOT NULL)",
+        at INTEGER NOT NULL,
+        response TEXT)",
+    // Wrong merge codes per sender, in a rolling window.
+    "CREATE TABLE IF NOT EXISTS code_attempts (
+        grp TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        window_start INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        PRIMARY KEY (grp, user_id))",
     // Work to do after a commit: callbacks to the owner and texts to clients.
     "CREATE TABLE IF NOT EXISTS outbox (
         id INTEGER PRIMARY KEY,

@@ -35,6 +35,7 @@ pub fn config() -> Config {
         link_ttl_s: DEFAULT_LINK_TTL_S,
         bases: ApiBases {
             telegram: TELEGRAM_BASE.into(),
+            ..ApiBases::default()
         },
         link_key: LinkKey::new(b"service test link secret"),
         retry_schedule_s: vec![5, 60],

@@ -1,9 +1,12 @@
 //! HTTP helpers for the worker's API, pages and webhooks.
 
-use reqwest::header::{CONTENT_TYPE, LOCATION};
+use std::fmt::Display;
+
+use reqwest::header::{CONTENT_TYPE, LOCATION, USER_AGENT};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
 
+use crate::messengers::Delivery;
 use crate::worker::{Worker, ADMIN_TOKEN};
 
 /// The header Telegram sends with every update to prove it knows the webhook secret.
@@ -21,6 +24,21 @@ impl Project {
     /// `/api/v1/projects/<name><rest>`.
     pub fn path(&self, rest: &str) -> String {
         format!("/api/v1/projects/{}{rest}", self.name)
+    }
+}
+
+/// The worker's answer to a webhook delivery or handshake, read in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookAnswer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+impl WebhookAnswer {
+    /// The body as JSON (`Value::Null` if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
 }
 
@@ -121,23 +139,46 @@ impl Worker {
             .await
     }
 
-    /// `GET <project>/contacts/<group>/<user_id>`: the card the contact belongs to.
-    pub async fn contact_card(&self, project: &Project, group: &str, user_id: i64) -> (u16, Value) {
-        let path = project.path(&format!("/contacts/{group}/{user_id}"));
+    /// `GET <project>/contacts/<group>/<user_id>`: the card the contact belongs to. The user id
+    /// (a number, a Viber id, a PSID...) is percent-encoded into the path.
+    pub async fn contact_card(
+        &self,
+        project: &Project,
+        group: &str,
+        user_id: impl Display,
+    ) -> (u16, Value) {
+        let user = path_segment(&user_id.to_string());
+        let path = project.path(&format!("/contacts/{group}/{user}"));
         self.api(Method::GET, &path, Some(&project.api_key), None)
             .await
     }
 
     /// `POST <project>/contacts/<group>/<user_id>/unmerge`.
-    pub async fn unmerge(&self, project: &Project, group: &str, user_id: i64) -> (u16, Value) {
-        let path = project.path(&format!("/contacts/{group}/{user_id}/unmerge"));
+    pub async fn unmerge(
+        &self,
+        project: &Project,
+        group: &str,
+        user_id: impl Display,
+    ) -> (u16, Value) {
+        let user = path_segment(&user_id.to_string());
+        let path = project.path(&format!("/contacts/{group}/{user}/unmerge"));
         self.api(Method::POST, &path, Some(&project.api_key), None)
             .await
     }
 
-    /// `GET` of any URL (a merge link, or `base_url()` + a path), without following redirects.
+    /// `GET` of any URL (a merge link, or `base_url()` + a path), without following redirects
+    /// and without a User-Agent.
     pub async fn get_page(&self, url: &str) -> PageResponse {
-        let response = send(self.http.get(url)).await;
+        self.get_page_as(url, None).await
+    }
+
+    /// [`Worker::get_page`] as a browser that sends `user_agent`.
+    pub async fn get_page_as(&self, url: &str, user_agent: Option<&str>) -> PageResponse {
+        let mut request = self.http.get(url);
+        if let Some(user_agent) = user_agent {
+            request = request.header(USER_AGENT, user_agent);
+        }
+        let response = send(request).await;
         let header = |name| {
             response
                 .headers()
@@ -172,6 +213,68 @@ impl Worker {
         }
         send(request).await.status().as_u16()
     }
+}
+
+impl Worker {
+    /// POSTs `delivery` (its exact bytes, with its headers and `Content-Type: application/json`)
+    /// to `/webhooks/<project>/<group>`.
+    pub async fn post_webhook(&self, project: &str, group: &str, delivery: &Delivery) -> WebhookAnswer {
+        let url = self.url(&format!("/webhooks/{project}/{group}"));
+        let mut request = self
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(delivery.body.clone());
+        for (name, value) in &delivery.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        read_answer(send(request).await).await
+    }
+
+    /// Meta's subscription handshake:
+    /// `GET /webhooks/<project>/<group>?hub.mode=subscribe&hub.verify_token=..&hub.challenge=..`.
+    pub async fn webhook_handshake(
+        &self,
+        project: &str,
+        group: &str,
+        verify_token: &str,
+        challenge: &str,
+    ) -> WebhookAnswer {
+        let url = self.url(&format!("/webhooks/{project}/{group}"));
+        let query = [
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", verify_token),
+            ("hub.challenge", challenge),
+        ];
+        read_answer(send(self.http.get(url).query(&query)).await).await
+    }
+}
+
+async fn read_answer(response: Response) -> WebhookAnswer {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    let body = response.text().await.unwrap_or_default();
+    WebhookAnswer {
+        status,
+        content_type,
+        body,
+    }
+}
+
+/// `text` percent-encoded as one path segment (everything but RFC 3986's unreserved characters).
+pub(crate) fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                char::from(byte).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
 }
 
 /// The body of `PUT .../bots/<group>` for a Telegram bot.
@@ -232,6 +335,13 @@ mod tests {
     fn ids_go_into_paths_without_quotes() {
         assert_eq!(id_text(&json!(42)), "42");
         assert_eq!(id_text(&json!("c_42")), "c_42");
+    }
+
+    #[test]
+    fn user_ids_are_escaped_in_paths() {
+        assert_eq!(path_segment("555"), "555");
+        assert_eq!(path_segment("01234567890A="), "01234567890A%3D");
+        assert_eq!(path_segment("a+b/c"), "a%2Bb%2Fc");
     }
 
     #[test]

@@ -95,6 +95,15 @@ impl FakeTelegram {
         only_method(calls, method)
     }
 
+    /// Waits until `done` holds for the calls so far, or `limit` passed; returns them all.
+    pub async fn wait_until(
+        &self,
+        limit: Duration,
+        done: impl Fn(&[TelegramCall]) -> bool,
+    ) -> Vec<TelegramCall> {
+        self.state.calls.wait_until(limit, done).await
+    }
+
     fn failing(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         self.state.failing.lock().expect("fake telegram lock")
     }

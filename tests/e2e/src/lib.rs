@@ -2,11 +2,17 @@
 //! a fake Telegram Bot API and a callback receiver on local ports, and checks callback
 //! signatures with an independent Standard Webhooks implementation.
 //!
-//! The tests themselves are in `tests/telegram.rs`; they need `scripts/build` to have run.
+//! Viber, Facebook Messenger, WhatsApp and Instagram are played by [`FakeApis`] (their APIs) and
+//! [`messengers`] (their webhook deliveries, signed as each platform signs them).
+//!
+//! The tests themselves are in `tests/telegram.rs` and `tests/messengers.rs`; they need
+//! `scripts/build` to have run.
 
 mod api;
 mod callbacks;
+mod fake_apis;
 mod fake_telegram;
+pub mod messengers;
 mod process;
 mod recorder;
 mod server;
@@ -14,8 +20,13 @@ pub mod signature;
 mod worker;
 mod wrangler_config;
 
-pub use api::{id_text, telegram_bot, text_update, PageResponse, Project, TELEGRAM_SECRET_HEADER};
+pub use api::{
+    id_text, telegram_bot, text_update, PageResponse, Project, WebhookAnswer,
+    TELEGRAM_SECRET_HEADER,
+};
 pub use callbacks::{CallbackReceiver, ReceivedCallback};
+pub use fake_apis::{Api, ApiCall, FakeApis, ViberWebhookCheck};
 pub use fake_telegram::{FakeTelegram, TelegramCall};
+pub use messengers::{BotSpec, ConnectedBot, Delivery, Fakes, Messenger, SentText};
 pub use reqwest::Method;
 pub use worker::{Worker, WorkerOptions, ADMIN_TOKEN, LINK_SECRET};

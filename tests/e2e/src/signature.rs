@@ -1,5 +1,7 @@
 //! An independent implementation of Standard Webhooks signing, used to check the worker's
-//! callback signatures (https://www.standardwebhooks.com/).
+//! callback signatures (https://www.standardwebhooks.com/); and the messengers' own webhook
+//! signatures, which the tests put on the deliveries they play (Viber's
+//! `X-Viber-Content-Signature`, Meta's `X-Hub-Signature-256`).
 //!
 //! secret `whsec_<base64 key>`; signed content `{webhook-id}.{webhook-timestamp}.{body}`;
 //! signature `base64(HMAC-SHA256(key, content))`; header `v1,<signature>`, possibly several
@@ -68,6 +70,25 @@ pub fn verify(
     }
 }
 
+/// Lowercase hex HMAC-SHA256 of `body` under `key`: Viber's `X-Viber-Content-Signature` (key:
+/// the bot's auth token).
+pub fn hmac_sha256_hex(key: &str, body: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC accepts keys of any length");
+    mac.update(body.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Meta's `X-Hub-Signature-256` value: `sha256=<lowercase hex HMAC-SHA256 of the body>`, keyed
+/// with the app secret.
+pub fn meta_signature(app_secret: &str, body: &str) -> String {
+    format!("sha256={}", hmac_sha256_hex(app_secret, body))
+}
+
 fn decode_secret(secret: &str) -> Result<Vec<u8>, SignatureError> {
     let encoded = secret
         .strip_prefix(SECRET_PREFIX)
@@ -117,6 +138,20 @@ mod tests {
         assert!(verify(SECRET, ID, TIMESTAMP, BODY, bare).is_err());
         let other_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
         assert!(verify(other_secret, ID, TIMESTAMP, BODY, SIGNATURE).is_err());
+    }
+
+    #[test]
+    fn hex_hmac_matches_known_vectors() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // The vector in core/src/messengers/meta.rs (from openssl), computed independently here.
+        assert_eq!(
+            meta_signature("app-secret-1", r#"{"object":"page","entry":[]}"#),
+            "sha256=79e65d5e06e173bb483d7f7824bf54a39a7509c6c05a3b16b7cce3660e6c7a6d"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 use tokio::time::{sleep, Instant};
 
+use crate::fake_apis::FakeApis;
 use crate::process::GroupProcess;
 use crate::wrangler_config::TestConfig;
 
@@ -48,6 +49,13 @@ impl WorkerOptions {
     pub fn var(mut self, name: &str, value: &str) -> Self {
         self.extra_vars.push((name.to_string(), value.to_string()));
         self
+    }
+
+    /// Points `VIBER_API_BASE`, `GRAPH_API_BASE` and `INSTAGRAM_API_BASE` at `apis`.
+    pub fn apis(self, apis: &FakeApis) -> Self {
+        apis.worker_vars()
+            .into_iter()
+            .fold(self, |options, (name, value)| options.var(name, &value))
     }
 
     /// Another project root (the folder holding `wrangler.toml`, `build/`, `node_modules/`).
