@@ -99,12 +99,15 @@ impl<S: Sql> Store<S> {
         .transpose()
     }
 
-    /// Retires a card's code links that are still pending: a new code replaces them.
+    /// Retires the pending code links of a card and of every card merged into it: a new code
+    /// replaces them all.
     pub fn retire_codes_of(&self, client: ClientId, now: Millis) -> Result<(), StoreError> {
         self.exec(
-            "UPDATE links SET retired_at = ? WHERE client_id = ? AND code IS NOT NULL
-             AND used_at IS NULL AND retired_at IS NULL",
-            &[now.into(), client.0.into()],
+            "WITH RECURSIVE family (id) AS (
+                SELECT ? UNION SELECT clients.id FROM clients JOIN family ON clients.merged_into = family.id)
+             UPDATE links SET retired_at = ? WHERE client_id IN (SELECT id FROM family)
+             AND code IS NOT NULL AND used_at IS NULL AND retired_at IS NULL",
+            &[client.0.into(), now.into()],
         )?;
         Ok(())
     }
