@@ -218,7 +218,12 @@ impl Worker {
 impl Worker {
     /// POSTs `delivery` (its exact bytes, with its headers and `Content-Type: application/json`)
     /// to `/webhooks/<project>/<group>`.
-    pub async fn post_webhook(&self, project: &str, group: &str, delivery: &Delivery) -> WebhookAnswer {
+    pub async fn post_webhook(
+        &self,
+        project: &str,
+        group: &str,
+        delivery: &Delivery,
+    ) -> WebhookAnswer {
         let url = self.url(&format!("/webhooks/{project}/{group}"));
         let mut request = self
             .http
@@ -240,13 +245,12 @@ impl Worker {
         verify_token: &str,
         challenge: &str,
     ) -> WebhookAnswer {
-        let url = self.url(&format!("/webhooks/{project}/{group}"));
-        let query = [
-            ("hub.mode", "subscribe"),
-            ("hub.verify_token", verify_token),
-            ("hub.challenge", challenge),
-        ];
-        read_answer(send(self.http.get(url).query(&query)).await).await
+        let url = self.url(&format!(
+            "/webhooks/{project}/{group}?hub.mode=subscribe&hub.verify_token={}&hub.challenge={}",
+            path_segment(verify_token),
+            path_segment(challenge)
+        ));
+        read_answer(send(self.http.get(url)).await).await
     }
 }
 
@@ -264,7 +268,8 @@ async fn read_answer(response: Response) -> WebhookAnswer {
     }
 }
 
-/// `text` percent-encoded as one path segment (everything but RFC 3986's unreserved characters).
+/// `text` percent-encoded as one path segment or query value (everything but RFC 3986's
+/// unreserved characters).
 pub(crate) fn path_segment(text: &str) -> String {
     text.bytes()
         .map(|byte| {

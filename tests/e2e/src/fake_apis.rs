@@ -219,9 +219,7 @@ async fn viber_reply(state: &ApisState, call: &ApiCall) -> Response {
             let url = call.body["url"].as_str().unwrap_or_default().to_string();
             let answer = check_viber_webhook(state, &url, token).await;
             let accepted = answer == Ok(200);
-            state
-                .viber_checks
-                .push(ViberWebhookCheck { url, answer });
+            state.viber_checks.push(ViberWebhookCheck { url, answer });
             if accepted {
                 let mut ok = ok;
                 ok["event_types"] = call.body["event_types"].clone();
@@ -268,8 +266,8 @@ async fn check_viber_webhook(state: &ApisState, url: &str, token: &str) -> Resul
 /// `POST /{id}/messages` on the Graph or Instagram API.
 fn graph_reply(state: &ApisState, call: &ApiCall) -> Response {
     let segments: Vec<&str> = call.path.trim_start_matches('/').split('/').collect();
-    let is_send = call.method == "POST"
-        && matches!(segments.as_slice(), [id, "messages"] if !id.is_empty());
+    let is_send =
+        call.method == "POST" && matches!(segments.as_slice(), [id, "messages"] if !id.is_empty());
     if !is_send {
         return not_found();
     }

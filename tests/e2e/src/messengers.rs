@@ -154,7 +154,12 @@ impl BotSpec {
         }
     }
 
-    pub fn instagram(username: &str, account_id: &str, access_token: &str, app_secret: &str) -> Self {
+    pub fn instagram(
+        username: &str,
+        account_id: &str,
+        access_token: &str,
+        app_secret: &str,
+    ) -> Self {
         BotSpec::Instagram {
             username: username.into(),
             account_id: account_id.into(),
@@ -255,12 +260,9 @@ impl BotSpec {
     /// write it.
     pub fn phone_digits(&self) -> Option<String> {
         match self {
-            BotSpec::WhatsApp { phone_number, .. } => Some(
-                phone_number
-                    .chars()
-                    .filter(char::is_ascii_digit)
-                    .collect(),
-            ),
+            BotSpec::WhatsApp { phone_number, .. } => {
+                Some(phone_number.chars().filter(char::is_ascii_digit).collect())
+            }
             _ => None,
         }
     }
@@ -598,7 +600,12 @@ impl Fakes {
 
     /// Waits until at least `count` texts were sent through `bot` or `limit` passed; returns the
     /// texts sent through it then.
-    pub async fn wait_sent_by(&self, bot: &BotSpec, count: usize, limit: Duration) -> Vec<SentText> {
+    pub async fn wait_sent_by(
+        &self,
+        bot: &BotSpec,
+        count: usize,
+        limit: Duration,
+    ) -> Vec<SentText> {
         match bot {
             BotSpec::Telegram { .. } => {
                 let calls = self
@@ -625,12 +632,12 @@ impl Fakes {
             .iter()
             .map(|call| format!("telegram {} {} {}", call.token, call.method, call.body))
             .collect();
-        lines.extend(self.apis.calls().iter().map(|call| {
-            format!(
-                "{:?} {} {} {}",
-                call.api, call.method, call.path, call.body
-            )
-        }));
+        lines.extend(
+            self.apis
+                .calls()
+                .iter()
+                .map(|call| format!("{:?} {} {} {}", call.api, call.method, call.path, call.body)),
+        );
         lines.join("\n")
     }
 }
@@ -716,7 +723,12 @@ fn api_send(bot: &BotSpec, call: &ApiCall) -> SentText {
         BotSpec::WhatsApp { access_token, .. } => {
             expect_bearer(call, access_token, &mut problems);
             let product = &body["messaging_product"];
-            expect_eq(&mut problems, "messaging_product", product, json!("whatsapp"));
+            expect_eq(
+                &mut problems,
+                "messaging_product",
+                product,
+                json!("whatsapp"),
+            );
             expect_eq(&mut problems, "type", &body["type"], json!("text"));
             (&["to"], &["text", "body"])
         }
@@ -795,7 +807,10 @@ mod tests {
         };
         let delivery = bot.text("01234567890A=", "hi", 7);
         assert_eq!(delivery.headers[0].0, VIBER_SIGNATURE_HEADER);
-        assert_eq!(delivery.headers[0].1, hmac_sha256_hex("tok", &delivery.body));
+        assert_eq!(
+            delivery.headers[0].1,
+            hmac_sha256_hex("tok", &delivery.body)
+        );
         let parsed: Value = serde_json::from_str(&delivery.body).unwrap();
         assert_eq!(parsed["sender"]["id"], "01234567890A=");
         assert_eq!(parsed["message_token"], 7);
