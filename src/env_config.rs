@@ -2,7 +2,9 @@
 
 use mlink_core::domain::token::LinkKey;
 use mlink_core::messengers::ApiBases;
-use mlink_core::service::{Config, DEFAULT_LINK_TTL_S, DEFAULT_RETRY_SCHEDULE_S};
+use mlink_core::service::{
+    Config, DEFAULT_LINK_RATE_PER_MINUTE, DEFAULT_LINK_TTL_S, DEFAULT_RETRY_SCHEDULE_S,
+};
 use std::cell::OnceCell;
 use worker::Env;
 
@@ -33,6 +35,10 @@ fn read(env: &Env) -> Result<Config, String> {
             instagram: text(env, "INSTAGRAM_API_BASE").unwrap_or(defaults.instagram),
         },
         link_key: LinkKey::new(link_secret.as_bytes()),
+        link_rate_per_minute: text(env, "LINK_RATE_PER_MINUTE")
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(DEFAULT_LINK_RATE_PER_MINUTE),
         retry_schedule_s: text(env, "CALLBACK_RETRY_SCHEDULE")
             .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
             .unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE_S.to_vec()),

@@ -116,17 +116,17 @@ impl ProjectObject {
                 respond::reply(&owner::put_project(store, &project, &body, now)?)
             }
             Route::Project(project, call) => {
-                owner::authorize(store, headers.get("authorization").as_deref())?;
-                respond::reply(&self.project_call(&project, call, &body, now).await?)
+                let record = owner::authorize(store, headers.get("authorization").as_deref())?;
+                let query = query_pairs(&req)?;
+                let reply = match call {
+                    ProjectCall::GetProject => owner::get_project(store, &record)?,
+                    ProjectCall::ListDeliveries => owner::list_deliveries(store, &query)?,
+                    other => self.project_call(&project, other, &body, now).await?,
+                };
+                respond::reply(&reply)
             }
             Route::Webhook(_, group) if req.method() == Method::Get => {
-                let query: Vec<(String, String)> = req
-                    .url()
-                    .map_err(js)?
-                    .query_pairs()
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect();
-                let challenge = webhook::handshake(store, &group, &query)?;
+                let challenge = webhook::handshake(store, &group, &query_pairs(&req)?)?;
                 return Response::ok(challenge).map_err(js);
             }
             Route::Webhook(_, group) => {
@@ -171,6 +171,10 @@ impl ProjectObject {
             ProjectCall::GetClient(client) => owner::get_client(store, client),
             ProjectCall::GetContact(group, user) => owner::get_contact(store, &group, &user),
             ProjectCall::Unmerge(group, user) => owner::unmerge(store, &group, &user, now),
+            ProjectCall::ResendDelivery(id) => owner::resend_delivery(store, id, now),
+            ProjectCall::GetProject | ProjectCall::ListDeliveries => {
+                Err(ApiError::Internal("answered by serve()".into()))
+            }
         }
     }
 
@@ -210,7 +214,7 @@ impl ProjectObject {
 
     /// Sets the alarm for the earliest pending outbox item, unless it is already set earlier.
     async fn schedule(&self) -> Result<(), ApiError> {
-        let Some(due) = self.store()?.next_due()? else {
+        let Some(due) = delivery::next_wakeup(self.store()?)? else {
             return Ok(());
         };
         let storage = self.state.storage();
@@ -232,7 +236,8 @@ impl ProjectObject {
         let store = self.store()?;
         let config = self.config()?;
         for item in store.pending(OutboxKind::Callback, delivery::BATCH)? {
-            if item.next_attempt_at > now_ms() {
+            let disabled = !delivery::callbacks_enabled(store)?;
+            if disabled || item.next_attempt_at > now_ms() {
                 break;
             }
             if !self.attempt(&config, &item).await? {
@@ -252,23 +257,36 @@ impl ProjectObject {
         item: &mlink_core::store::OutboxItem,
     ) -> Result<bool, ApiError> {
         let store = self.store()?;
-        let request = delivery::request_for(store, config, item, now_ms())?;
-        let outcome = match net::send(&request, delivery::TIMEOUT_MS).await {
-            Ok(answer) => delivery::judge(
-                answer.status,
-                answer.retry_after.as_deref(),
-                &answer.body,
-                item,
-            ),
-            Err(error) => Attempt::Failed {
-                error,
-                retry_after_s: None,
+        let failed = |error: String| Attempt::Failed {
+            error,
+            retry_after_s: None,
+        };
+        // An item that cannot even be built backs off like any failure, instead of looping.
+        let outcome = match delivery::request_for(store, config, item, now_ms()) {
+            Err(e) => failed(e.to_string()),
+            Ok(request) => match net::send(&request, delivery::TIMEOUT_MS).await {
+                Ok(answer) => delivery::judge(
+                    answer.status,
+                    answer.retry_after.as_deref(),
+                    &answer.body,
+                    item,
+                ),
+                Err(error) => failed(error),
             },
         };
         let delivered = outcome == Attempt::Delivered;
         delivery::record(store, config, item, outcome, now_ms())?;
         Ok(delivered)
     }
+}
+
+fn query_pairs(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
+    Ok(req
+        .url()
+        .map_err(js)?
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect())
 }
 
 async fn read_body(

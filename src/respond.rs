@@ -18,5 +18,11 @@ pub fn error(e: &ApiError) -> Result<Response> {
     if let ApiError::Internal(detail) = e {
         worker::console_error!("internal error: {detail}");
     }
-    reply(&e.reply())
+    let mut response = reply(&e.reply())?;
+    if let ApiError::RateLimited(wait_s) = e {
+        response
+            .headers_mut()
+            .set("retry-after", &wait_s.to_string())?;
+    }
+    Ok(response)
 }

@@ -888,7 +888,7 @@ fn judge_reads_the_answer() {
     assert_eq!(retry_after_s, Some(120));
     let retry = |header| match delivery::judge(429, header, "", &item) {
         Attempt::Failed { retry_after_s, .. } => retry_after_s,
-        Attempt::Delivered => panic!("429 is a failure"),
+        other => panic!("429 is a plain failure, got {other:?}"),
     };
     assert_eq!(retry(Some(" 30 ")), Some(30));
     assert_eq!(retry(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);

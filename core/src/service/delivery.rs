@@ -65,12 +65,18 @@ pub enum Attempt {
         error: String,
         retry_after_s: Option<i64>,
     },
+    /// The callback receiver answered 410 Gone: stop sending until the owner re-enables it.
+    Gone,
 }
 
-/// 2xx only is success; redirects count as failures (Standard Webhooks).
+/// 2xx only is success; redirects count as failures; a receiver's 410 Gone switches the
+/// project's endpoint off (Standard Webhooks).
 pub fn judge(status: u16, retry_after: Option<&str>, body: &str, item: &OutboxItem) -> Attempt {
     if (200..300).contains(&status) {
         return Attempt::Delivered;
+    }
+    if status == 410 && item.kind == OutboxKind::Callback {
+        return Attempt::Gone;
     }
     let detail: String = body.chars().take(200).collect();
     let what = match item.kind {
@@ -102,6 +108,23 @@ pub fn next_attempt(
     Some(now.saturating_add((base_ms + jitter_ms).max(asked_ms)))
 }
 
+/// Whether callbacks may go out now (a 410 Gone switched the endpoint off).
+pub fn callbacks_enabled<S: Sql>(store: &Store<S>) -> Result<bool, StoreError> {
+    Ok(store.endpoint()?.disabled_at.is_none())
+}
+
+/// When the outbox needs its next run: the earliest due item, leaving out callbacks while the
+/// endpoint is disabled (they wait, pending, for the owner to re-enable it).
+pub fn next_wakeup<S: Sql>(store: &Store<S>) -> Result<Option<Millis>, StoreError> {
+    let sends = store.next_due_of(OutboxKind::Send)?;
+    let callbacks = if callbacks_enabled(store)? {
+        store.next_due_of(OutboxKind::Callback)?
+    } else {
+        None
+    };
+    Ok(sends.into_iter().chain(callbacks).min())
+}
+
 /// Records the outcome of an attempt.
 pub fn record<S: Sql>(
     store: &Store<S>,
@@ -112,6 +135,15 @@ pub fn record<S: Sql>(
 ) -> Result<(), StoreError> {
     match attempt {
         Attempt::Delivered => store.delivered(item.id),
+        // The event stays pending, due at once, for when the endpoint is enabled again.
+        Attempt::Gone => {
+            store.disable_endpoint("the callback receiver answered 410 Gone", now)?;
+            store.attempt_failed(
+                item.id,
+                Some(now),
+                "the callback receiver answered 410 Gone",
+            )
+        }
         Attempt::Failed {
             error,
             retry_after_s,

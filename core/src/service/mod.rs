@@ -23,10 +23,18 @@ pub struct Config {
     pub link_key: LinkKey,
     /// Delays before each retry of a failed delivery, in seconds.
     pub retry_schedule_s: Vec<i64>,
+    /// Merge links per project per minute: a runaway backend cannot flood the store.
+    pub link_rate_per_minute: i64,
 }
 
-/// Svix's schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (~27 h).
-pub const DEFAULT_RETRY_SCHEDULE_S: [i64; 7] = [5, 300, 1800, 7200, 18000, 36000, 36000];
+/// Svix's schedule after the first attempt (5 s, 5 min, 30 min, 2 h, 5 h, then every 10 h),
+/// continued to span about three days (77.6 h) before an event is marked failed.
+pub const DEFAULT_RETRY_SCHEDULE_S: [i64; 12] = [
+    5, 300, 1800, 7200, 18000, 36000, 36000, 36000, 36000, 36000, 36000, 36000,
+];
+
+/// Merge links a project may create per minute, unless `LINK_RATE_PER_MINUTE` says otherwise.
+pub const DEFAULT_LINK_RATE_PER_MINUTE: i64 = 600;
 
 pub const DEFAULT_LINK_TTL_S: i64 = 7 * 24 * 3600;
 
@@ -66,6 +74,8 @@ pub enum ApiError {
     Unprocessable { code: &'static str, message: String },
     #[error("{message}")]
     Upstream { code: &'static str, message: String },
+    #[error("too many requests: try again in {0} s")]
+    RateLimited(u64),
     #[error("internal error")]
     Internal(String),
 }
@@ -95,6 +105,7 @@ impl ApiError {
             ApiError::TooLarge(_) => 413,
             ApiError::Unprocessable { .. } => 422,
             ApiError::Upstream { .. } => 502,
+            ApiError::RateLimited(_) => 429,
             ApiError::Internal(_) => 500,
         }
     }
@@ -106,6 +117,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::RateLimited(_) => "rate_limited",
             ApiError::Internal(_) => "internal",
             ApiError::NotFound { code, .. }
             | ApiError::Unprocessable { code, .. }

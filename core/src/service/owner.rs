@@ -11,7 +11,7 @@ use crate::domain::token::{LinkId, LinkToken};
 use crate::domain::{ClientId, ClientType, Group, ProjectName, UserId};
 use crate::http::OutboundRequest;
 use crate::messengers::{Bot, BotConfig, PublicBot};
-use crate::store::{Contact, LinkRecord, OutboxKind, ProjectRecord, Sql, Store};
+use crate::store::{Contact, LinkRecord, OutboxItem, OutboxKind, ProjectRecord, Sql, Store};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -67,6 +67,92 @@ pub fn put_project<S: Sql>(
             "project": name, "callback_url": request.callback_url, "created": true,
             "api_key": api_key, "callback_secret": callback_secret,
         })))
+    })
+}
+
+/// `GET /api/v1/projects/{project}`: settings, the callback endpoint's state, the outbox's size.
+pub fn get_project<S: Sql>(store: &Store<S>, project: &ProjectRecord) -> Result<Reply, ApiError> {
+    let endpoint = store.endpoint()?;
+    let (pending, failed) = store.outbox_counts()?;
+    let status = if endpoint.disabled_at.is_some() {
+        "disabled"
+    } else {
+        "active"
+    };
+    Ok(Reply::ok(json!({
+        "project": project.name,
+        "callback_url": project.callback_url,
+        "endpoint": {
+            "status": status,
+            "disabled_at": endpoint.disabled_at.map(rfc3339),
+            "reason": endpoint.reason,
+        },
+        "deliveries": {"pending": pending, "failed": failed},
+    })))
+}
+
+/// `GET .../deliveries?status=pending|failed|all`: what has not been delivered (yet).
+pub fn list_deliveries<S: Sql>(
+    store: &Store<S>,
+    query: &[(String, String)],
+) -> Result<Reply, ApiError> {
+    let status = query
+        .iter()
+        .find(|(k, _)| k == "status")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("all");
+    if !["pending", "failed", "all"].contains(&status) {
+        return Err(ApiError::BadRequest(
+            "status is pending, failed or all".into(),
+        ));
+    }
+    let items: Vec<Value> = store
+        .outbox_items()?
+        .iter()
+        .filter(|item| status == "all" || item.status == status)
+        .map(delivery_json)
+        .collect();
+    Ok(Reply::ok(json!({ "deliveries": items })))
+}
+
+fn delivery_json(item: &OutboxItem) -> Value {
+    let kind = match item.kind {
+        OutboxKind::Callback => "callback",
+        OutboxKind::Send => "send",
+    };
+    // The event type for callbacks; sends are texts to clients and their content stays inside.
+    let event_type = match item.kind {
+        OutboxKind::Callback => serde_json::from_str::<Value>(&item.payload)
+            .ok()
+            .and_then(|p| p["type"].as_str().map(str::to_string)),
+        OutboxKind::Send => None,
+    };
+    json!({
+        "id": item.id,
+        "kind": kind,
+        "webhook_id": item.webhook_id,
+        "type": event_type,
+        "status": item.status,
+        "attempts": item.attempts,
+        "next_attempt_at": rfc3339(item.next_attempt_at),
+        "last_error": item.last_error,
+        "created_at": rfc3339(item.created_at),
+    })
+}
+
+/// `POST .../deliveries/{id}/resend`: due again now, with the same `webhook-id`.
+pub fn resend_delivery<S: Sql>(store: &Store<S>, id: i64, now: Millis) -> Result<Reply, ApiError> {
+    store.transaction(|s| {
+        if !s.resend(id, now)? {
+            return Err(ApiError::not_found(
+                "delivery_not_found",
+                format!("no pending or failed delivery {id}"),
+            ));
+        }
+        let item = s
+            .outbox_item(id)?
+            .ok_or_else(|| ApiError::Internal("resent item vanished".into()))?;
+        Ok(Reply::ok(json!({ "delivery": delivery_json(&item) })))
     })
 }
 
@@ -252,6 +338,9 @@ pub fn create_merge_link<S: Sql>(
         Some(GroupField::Number(n)) => Some(n.to_string()),
     };
     store.transaction(|s| {
+        if let Err(wait_ms) = s.take_rate("merge_links", config.link_rate_per_minute, 60_000, now)? {
+            return Err(ApiError::RateLimited(u64::try_from((wait_ms + 999) / 1000).unwrap_or(60)));
+        }
         let card = s
             .live_client(client)?
             .ok_or_else(|| ApiError::not_found("client_not_found", format!("no client {client}")))?;

@@ -22,6 +22,9 @@ pub enum Route {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProjectCall {
+    GetProject,
+    ListDeliveries,
+    ResendDelivery(i64),
     PutBot(Group),
     ListBots,
     CreateMergeLink(ClientId),
@@ -50,7 +53,11 @@ impl Route {
                 Route::Webhook(project_name(project)?, group_id(group)?),
             ),
             ["api", "v1", "projects", project] => {
-                expect(method, &["PUT"], Route::PutProject(project_name(project)?))
+                let project = project_name(project)?;
+                match method {
+                    "GET" => Ok(Route::Project(project, ProjectCall::GetProject)),
+                    _ => expect(method, &["PUT"], Route::PutProject(project)),
+                }
             }
             ["api", "v1", "projects", project, rest @ ..] => {
                 let project = project_name(project)?;
@@ -68,6 +75,8 @@ impl Route {
 fn project_call(method: &str, rest: &[&str]) -> Result<ProjectCall, ApiError> {
     let call = match rest {
         ["bots"] => (["GET"], ProjectCall::ListBots),
+        ["deliveries"] => (["GET"], ProjectCall::ListDeliveries),
+        ["deliveries", id, "resend"] => (["POST"], ProjectCall::ResendDelivery(delivery_id(id)?)),
         ["bots", group] => (["PUT"], ProjectCall::PutBot(group_id(group)?)),
         ["clients", id] => (["GET"], ProjectCall::GetClient(client_id(id)?)),
         ["clients", id, "merge-links"] => (["POST"], ProjectCall::CreateMergeLink(client_id(id)?)),
@@ -119,6 +128,13 @@ fn user_id(s: &str) -> Result<UserId, ApiError> {
     UserId::parse(&decoded(s)?).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
+fn delivery_id(s: &str) -> Result<i64, ApiError> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0 && !s.starts_with('+'))
+        .ok_or_else(|| ApiError::BadRequest("a delivery id is a positive integer".into()))
+}
+
 fn client_id(s: &str) -> Result<ClientId, ApiError> {
     ClientId::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
@@ -166,10 +182,20 @@ mod tests {
     #[test]
     fn refusals() {
         assert_eq!(
-            Route::parse("GET", "/api/v1/projects/acme")
+            Route::parse("POST", "/api/v1/projects/acme")
                 .unwrap_err()
                 .status(),
             405
+        );
+        assert_eq!(
+            Route::parse("GET", "/api/v1/projects/acme"),
+            Ok(Route::Project(p("acme"), ProjectCall::GetProject))
+        );
+        assert_eq!(
+            Route::parse("POST", "/api/v1/projects/acme/deliveries/x/resend")
+                .unwrap_err()
+                .status(),
+            400
         );
         assert_eq!(
             Route::parse("PUT", "/api/v1/projects/ACME")

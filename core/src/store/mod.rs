@@ -10,7 +10,7 @@ mod schema;
 pub use cards::{ClientRecord, Contact, HistoryEntry};
 pub use links::LinkRecord;
 pub use outbox::{OutboxItem, OutboxKind};
-pub use project::{BotRecord, ProjectRecord};
+pub use project::{BotRecord, Endpoint, ProjectRecord};
 
 /// A SQLite value.
 #[derive(Debug, Clone, PartialEq)]

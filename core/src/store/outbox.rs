@@ -125,6 +125,16 @@ impl<S: Sql> Store<S> {
             .and_then(|row| row.opt_int(0).ok().flatten()))
     }
 
+    /// When the earliest pending item of one kind is due.
+    pub fn next_due_of(&self, kind: OutboxKind) -> Result<Option<Millis>, StoreError> {
+        Ok(self
+            .first(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND kind = ?",
+                &[kind.as_str().into()],
+            )?
+            .and_then(|row| row.opt_int(0).ok().flatten()))
+    }
+
     pub fn delivered(&self, id: i64) -> Result<(), StoreError> {
         self.exec("DELETE FROM outbox WHERE id = ?", &[id.into()])?;
         Ok(())
@@ -147,6 +157,37 @@ impl<S: Sql> Store<S> {
             &[status.into(), next, error.into(), id.into()],
         )?;
         Ok(())
+    }
+
+    /// Makes an item due now again (and pending, if it had failed for good).
+    pub fn resend(&self, id: i64, now: Millis) -> Result<bool, StoreError> {
+        let updated = self.exec(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = ? WHERE id = ? RETURNING id",
+            &[now.into(), id.into()],
+        )?;
+        Ok(!updated.is_empty())
+    }
+
+    pub fn outbox_item(&self, id: i64) -> Result<Option<OutboxItem>, StoreError> {
+        self.first(
+            &format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?"),
+            &[id.into()],
+        )?
+        .map(|row| item_from_row(&row))
+        .transpose()
+    }
+
+    /// Counts of pending and failed items.
+    pub fn outbox_counts(&self) -> Result<(i64, i64), StoreError> {
+        let row = self.first(
+            "SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'failed'), 0)
+             FROM outbox",
+            &[],
+        )?;
+        match row {
+            Some(row) => Ok((row.int(0)?, row.int(1)?)),
+            None => Ok((0, 0)),
+        }
     }
 
     pub fn outbox_items(&self) -> Result<Vec<OutboxItem>, StoreError> {

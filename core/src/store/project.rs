@@ -13,6 +13,13 @@ pub struct ProjectRecord {
     pub callback_secret: String,
 }
 
+/// Whether callbacks may go out: the receiver can switch them off by answering 410 Gone.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Endpoint {
+    pub disabled_at: Option<Millis>,
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BotRecord {
     pub bot: Bot,
@@ -68,12 +75,63 @@ impl<S: Sql> Store<S> {
         Ok(())
     }
 
+    /// Sets the callback URL; that also re-enables an endpoint a 410 disabled.
     pub fn set_callback_url(&self, url: &str, now: Millis) -> Result<(), StoreError> {
         self.exec(
-            "UPDATE project SET callback_url = ?, updated_at = ? WHERE id = 1",
+            "UPDATE project SET callback_url = ?, updated_at = ?, endpoint_disabled_at = NULL,
+                endpoint_disabled_reason = NULL WHERE id = 1",
             &[url.into(), now.into()],
         )?;
         Ok(())
+    }
+
+    pub fn endpoint(&self) -> Result<Endpoint, StoreError> {
+        let row = self.first(
+            "SELECT endpoint_disabled_at, endpoint_disabled_reason FROM project WHERE id = 1",
+            &[],
+        )?;
+        Ok(match row {
+            Some(row) => Endpoint {
+                disabled_at: row.opt_int(0)?,
+                reason: row.opt_text(1)?,
+            },
+            None => Endpoint::default(),
+        })
+    }
+
+    pub fn disable_endpoint(&self, reason: &str, now: Millis) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE project SET endpoint_disabled_at = ?, endpoint_disabled_reason = ?,
+                updated_at = ? WHERE id = 1",
+            &[now.into(), reason.into(), now.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Takes one unit from a fixed window of `window_ms`; Err(ms until the window ends) when
+    /// `limit` units were already taken in it.
+    pub fn take_rate(
+        &self,
+        name: &str,
+        limit: i64,
+        window_ms: Millis,
+        now: Millis,
+    ) -> Result<Result<(), Millis>, StoreError> {
+        let start = now - now.rem_euclid(window_ms);
+        let row = self.first(
+            "INSERT INTO rate_windows (name, window_start, used) VALUES (?, ?, 1)
+             ON CONFLICT (name) DO UPDATE SET
+                used = CASE WHEN window_start = excluded.window_start THEN used + 1 ELSE 1 END,
+                window_start = excluded.window_start
+             RETURNING used",
+            &[name.into(), start.into()],
+        )?;
+        let used = row.map(|r| r.int(0)).transpose()?.unwrap_or(1);
+        Ok(if used > limit {
+            Err(start + window_ms - now)
+        } else {
+            Ok(())
+        })
     }
 
     pub fn bot(&self, group: &Group) -> Result<Option<BotRecord>, StoreError> {

@@ -13,6 +13,8 @@ const V1: &[&str] = &[
         callback_url TEXT NOT NULL,
         api_key_hash TEXT NOT NULL,
         callback_secret TEXT NOT NULL,
+        endpoint_disabled_at INTEGER,
+        endpoint_disabled_reason TEXT,
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL)",
     // Connected bots; `config` holds the messenger's settings, secrets included.
@@ -79,6 +81,11 @@ const V1: &[&str] = &[
         key TEXT PRIMARY KEY,
         at INTEGER NOT NULL,
         response TEXT)",
+    // Fixed-window counters for per-project limits (merge links per minute).
+    "CREATE TABLE IF NOT EXISTS rate_windows (
+        name TEXT PRIMARY KEY,
+        window_start INTEGER NOT NULL,
+        used INTEGER NOT NULL)",
     // Wrong merge codes per sender, in a rolling window.
     "CREATE TABLE IF NOT EXISTS code_attempts (
         grp TEXT NOT NULL,

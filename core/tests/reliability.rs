@@ -1,0 +1,134 @@
+//! The outbox's duties (Standard Webhooks): 410 Gone switches callbacks off until the owner
+//! re-enables them, deliveries can be listed and re-sent, and merge links are rate limited.
+
+mod support;
+
+use mlink_core::service::delivery::{self, Attempt};
+use mlink_core::service::{owner, ApiError};
+use mlink_core::store::OutboxKind;
+use serde_json::json;
+use support::world::{World, T0};
+
+fn first_callback(w: &World) -> mlink_core::store::OutboxItem {
+    w.outbox()
+        .into_iter()
+        .find(|i| i.kind == OutboxKind::Callback)
+        .expect("a callback in the outbox")
+}
+
+/// The card made when Telegram user `who` first writes to bot A.
+fn new_card(w: &World, who: i64) -> mlink_core::domain::ClientId {
+    w.say("A", who, "hello", T0);
+    w.card_of("A", &who.to_string())
+}
+
+#[test]
+fn gone_disables_callbacks_until_the_url_is_set_again() {
+    let w = World::with_bots_a_b();
+    w.say("A", 555, "hello", T0);
+    w.say("A", 555, "again", T0);
+    let item = first_callback(&w);
+    assert_eq!(delivery::judge(410, None, "", &item), Attempt::Gone);
+    delivery::record(&w.store, &w.config, &item, Attempt::Gone, T0 + 1).unwrap();
+
+    let project = w.store.project().unwrap().unwrap();
+    let shown = owner::get_project(&w.store, &project).unwrap().body;
+    assert_eq!(shown["endpoint"]["status"], "disabled", "{shown}");
+    assert_eq!(shown["deliveries"]["pending"], 2, "both events wait");
+    assert_eq!(
+        delivery::next_wakeup(&w.store).unwrap(),
+        None,
+        "no busy alarm"
+    );
+    assert!(!delivery::callbacks_enabled(&w.store).unwrap());
+
+    let body = json!({"callback_url": "https://owner.example/new"}).to_string();
+    owner::put_project(&w.store, &w.project, body.as_bytes(), T0 + 2).unwrap();
+    let shown = owner::get_project(&w.store, &project).unwrap().body;
+    assert_eq!(shown["endpoint"]["status"], "active", "{shown}");
+    assert_eq!(delivery::next_wakeup(&w.store).unwrap(), Some(T0));
+}
+
+#[test]
+fn a_410_from_a_messenger_is_an_ordinary_failure() {
+    let w = World::with_bots_a_b();
+    let payload = w.link_payload(new_card(&w, 555), "B", "Hi", T0);
+    w.say("B", 777, &format!("/start {payload}"), T0);
+    let send = w
+        .outbox()
+        .into_iter()
+        .find(|i| i.kind == OutboxKind::Send)
+        .unwrap();
+    assert!(matches!(
+        delivery::judge(410, None, "", &send),
+        Attempt::Failed { .. }
+    ));
+}
+
+#[test]
+fn deliveries_are_listed_and_a_failed_one_resent() {
+    let w = World::with_bots_a_b();
+    w.say("A", 555, "hello", T0);
+    let item = first_callback(&w);
+    let failed = Attempt::Failed {
+        error: "callback receiver answered 500: no".into(),
+        retry_after_s: None,
+    };
+    // The test schedule has two steps: the third failure is final.
+    for attempts in 0..3 {
+        let current = w.store.outbox_item(item.id).unwrap().unwrap();
+        assert_eq!(current.attempts, attempts);
+        delivery::record(&w.store, &w.config, &current, failed.clone(), T0).unwrap();
+    }
+    let listed = owner::list_deliveries(&w.store, &[("status".into(), "failed".into())])
+        .unwrap()
+        .body;
+    let failed_items = listed["deliveries"].as_array().unwrap();
+    assert_eq!(failed_items.len(), 1, "{listed}");
+    assert_eq!(failed_items[0]["type"], "message");
+    assert_eq!(failed_items[0]["webhook_id"], json!(item.webhook_id));
+    assert!(failed_items[0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("500"));
+    let pending = owner::list_deliveries(&w.store, &[("status".into(), "pending".into())])
+        .unwrap()
+        .body;
+    assert_eq!(pending["deliveries"], json!([]));
+
+    let resent = owner::resend_delivery(&w.store, item.id, T0 + 5)
+        .unwrap()
+        .body;
+    assert_eq!(resent["delivery"]["status"], "pending", "{resent}");
+    assert_eq!(resent["delivery"]["webhook_id"], json!(item.webhook_id));
+    assert_eq!(delivery::next_wakeup(&w.store).unwrap(), Some(T0 + 5));
+    let missing = owner::resend_delivery(&w.store, 9999, T0).unwrap_err();
+    assert_eq!(missing.status(), 404);
+    let bad = owner::list_deliveries(&w.store, &[("status".into(), "odd".into())]).unwrap_err();
+    assert_eq!(bad.status(), 400);
+}
+
+#[test]
+fn merge_links_are_rate_limited_per_minute() {
+    let mut w = World::with_bots_a_b();
+    w.config.link_rate_per_minute = 3;
+    let card = new_card(&w, 555);
+    let body = json!({"client_type": 1, "group": "B"});
+    let minute = T0 - T0 % 60_000;
+    for i in 0..3 {
+        w.merge_link(card, body.clone(), minute + i).unwrap();
+    }
+    let refused = w
+        .merge_link(card, body.clone(), minute + 10_000)
+        .unwrap_err();
+    assert_eq!(refused, ApiError::RateLimited(50));
+    assert_eq!(refused.status(), 429);
+    let created = w
+        .history_events(card)
+        .iter()
+        .filter(|e| *e == "merge_link_created")
+        .count();
+    assert_eq!(created, 3, "the refused link wrote nothing");
+    // A new minute, a new allowance.
+    assert!(w.merge_link(card, body, minute + 60_000).is_ok());
+}
