@@ -3,14 +3,15 @@
 //! isolate (or after the bot's minute in memory) reads the bot from KV, or from the Durable
 //! Object when KV has not caught up yet.
 
+use crate::object::OPENED_PATH;
 use crate::{env_config, object, respond};
 use mlink_core::domain::token::LinkId;
 use mlink_core::domain::{Group, ProjectName};
 use mlink_core::messengers::PublicBot;
 use mlink_core::pages::{self, Landing, Lang, Problem};
-use mlink_core::service::redirect::{problem_status, Decision, Device, EdgeMemory};
+use mlink_core::service::redirect::{problem_status, Click, Decision, Device, EdgeMemory};
 use std::cell::RefCell;
-use worker::{Date, Env, Headers, Request, Response, Result};
+use worker::{Context, Date, Env, Headers, Request, Response, Result};
 
 /// How long an isolate trusts what it learned about a bot.
 const BOT_TTL_MS: i64 = 60_000;
@@ -27,7 +28,7 @@ pub fn bot_key(project: &ProjectName, group: &Group) -> String {
     format!("bot:{project}/{group}")
 }
 
-pub async fn redirect(token: &str, req: &Request, env: &Env) -> Result<Response> {
+pub async fn redirect(token: &str, req: &Request, env: &Env, ctx: &Context) -> Result<Response> {
     let config = match env_config::config(env) {
         Ok(config) => config,
         Err(e) => return respond::error(&mlink_core::service::ApiError::Internal(e)),
@@ -36,16 +37,22 @@ pub async fn redirect(token: &str, req: &Request, env: &Env) -> Result<Response>
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let device = Device::from_user_agent(header("user-agent").as_deref());
     let lang = Lang::from_accept_language(header("accept-language").as_deref());
-    let decide = || MEMORY.with(|m| m.borrow().decide(token, &config.link_key, now, device));
-    let decision = match decide() {
-        Decision::LookUpBot(project, group) => {
+    let click = || MEMORY.with(|m| m.borrow_mut().click(token, &config.link_key, now, device));
+    let click = match click() {
+        Click {
+            decision: Decision::LookUpBot(project, group),
+            ..
+        } => {
             let bot = look_up_bot(env, &project, &group).await?;
             MEMORY.with(|m| m.borrow_mut().learn_bot(project, group, bot, now));
-            decide()
+            click()
         }
         decided => decided,
     };
-    match decision {
+    if let Some((project, link)) = click.first_open {
+        report_open(env, ctx, &project, link)?;
+    }
+    match click.decision {
         Decision::Redirect(location) => found(&location),
         Decision::Landing {
             client_type,
@@ -78,6 +85,18 @@ fn html_page(status: u16, html: String) -> Result<Response> {
         headers.set(name, value)?;
     }
     Ok(response)
+}
+
+/// Tells the project, after the answer, that a link was opened (for the funnel).
+fn report_open(env: &Env, ctx: &Context, project: &ProjectName, link: LinkId) -> Result<()> {
+    let stub = object::stub(env, project)?;
+    let url = format!("https://project.invalid{OPENED_PATH}{}", link.to_payload());
+    ctx.wait_until(async move {
+        if let Err(e) = stub.fetch_with_str(&url).await {
+            worker::console_error!("could not count a link's open: {e}");
+        }
+    });
+    Ok(())
 }
 
 fn found(location: &str) -> Result<Response> {

@@ -19,14 +19,14 @@ use worker::{event, Context, Env, Request, Response, Result};
 pub use object::ProjectObject;
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let route = match Route::parse(req.method().as_ref(), &req.path()) {
         Ok(route) => route,
         Err(e) => return respond::error(&e),
     };
     match route {
         Route::Health => respond::json(200, &serde_json::json!({"ok": true})),
-        Route::Mlink(token) => edge::redirect(&token, &req, &env).await,
+        Route::Mlink(token) => edge::redirect(&token, &req, &env, &ctx).await,
         Route::Static => env.assets("ASSETS")?.fetch_request(req).await,
         Route::Webhook(ref project, _) => {
             let response = object::stub(&env, project)?.fetch_with_request(req).await?;

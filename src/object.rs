@@ -5,6 +5,7 @@ use crate::do_sql::DoSql;
 use crate::edge::{bot_key, USED_LINKS_HEADER};
 use crate::{env_config, net, respond};
 use mlink_core::domain::secrets::bearer_matches;
+use mlink_core::domain::token::LinkId;
 use mlink_core::domain::{Group, ProjectName};
 use mlink_core::http::Headers as _;
 use mlink_core::messengers::PublicBot;
@@ -23,6 +24,8 @@ const MAX_BODY: usize = 256 * 1024;
 
 /// Internal route by which the edge asks for a bot's public data on a KV miss.
 const PUBLIC_BOT_PATH: &str = "/internal/public-bot/";
+/// Internal route by which the edge reports a link's first click in an isolate.
+pub const OPENED_PATH: &str = "/internal/opened/";
 
 pub fn stub(env: &Env, project: &ProjectName) -> Result<Stub> {
     env.durable_object("PROJECTS")?
@@ -102,6 +105,12 @@ impl ProjectObject {
             let bot = owner::public_bot(self.store()?, &group)?;
             return respond::json(200, &serde_json::to_value(bot).unwrap_or_default()).map_err(js);
         }
+        if let Some(payload) = path.strip_prefix(OPENED_PATH) {
+            let link = LinkId::from_payload(payload)
+                .ok_or_else(|| ApiError::BadRequest("not a link id".into()))?;
+            self.store()?.record_open(&link.to_payload(), now_ms())?;
+            return respond::json(200, &serde_json::json!({"ok": true})).map_err(js);
+        }
         let route = Route::parse(req.method().as_ref(), &path)?;
         let headers: Vec<(String, String)> = req.headers().entries().collect();
         let body = read_body(&mut req, &headers).await?;
@@ -121,6 +130,7 @@ impl ProjectObject {
                 let reply = match call {
                     ProjectCall::GetProject => owner::get_project(store, &record)?,
                     ProjectCall::ListDeliveries => owner::list_deliveries(store, &query)?,
+                    ProjectCall::Stats => owner::stats(store, &query, now)?,
                     other => self.project_call(&project, other, &body, now).await?,
                 };
                 respond::reply(&reply)
@@ -172,7 +182,7 @@ impl ProjectObject {
             ProjectCall::GetContact(group, user) => owner::get_contact(store, &group, &user),
             ProjectCall::Unmerge(group, user) => owner::unmerge(store, &group, &user, now),
             ProjectCall::ResendDelivery(id) => owner::resend_delivery(store, id, now),
-            ProjectCall::GetProject | ProjectCall::ListDeliveries => {
+            ProjectCall::GetProject | ProjectCall::ListDeliveries | ProjectCall::Stats => {
                 Err(ApiError::Internal("answered by serve()".into()))
             }
         }

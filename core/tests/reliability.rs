@@ -132,3 +132,42 @@ fn merge_links_are_rate_limited_per_minute() {
     // A new minute, a new allowance.
     assert!(w.merge_link(card, body, minute + 60_000).is_ok());
 }
+
+#[test]
+fn the_funnel_counts_created_opened_and_completed_links_per_messenger() {
+    let w = World::with_bots_a_b();
+    let card = new_card(&w, 555);
+    let payloads: Vec<String> = (0..3).map(|_| w.link_payload(card, "B", "", T0)).collect();
+    w.store.record_open(&payloads[0], T0 + 1).unwrap();
+    w.store.record_open(&payloads[0], T0 + 2).unwrap();
+    w.store.record_open(&payloads[1], T0 + 3).unwrap();
+    w.say("B", 555, &format!("/start {}", payloads[0]), T0 + 4);
+    // A link completed without a reported click still counts as opened.
+    let other = new_card(&w, 556);
+    let direct = w.link_payload(other, "B", "", T0);
+    w.say("B", 556, &format!("/start {direct}"), T0 + 5);
+
+    let query = [("from".to_string(), (T0 / 1000 - 60).to_string())];
+    let stats = owner::stats(&w.store, &query, T0 + 10).unwrap().body;
+    let telegram = &stats["messengers"][0];
+    assert_eq!(telegram["messenger"], "telegram", "{stats}");
+    assert_eq!(
+        (
+            &telegram["created"],
+            &telegram["opened"],
+            &telegram["completed"]
+        ),
+        (&json!(4), &json!(3), &json!(2)),
+        "{stats}"
+    );
+    assert_eq!(telegram["completion_rate"], 0.5);
+    assert_eq!(stats["messengers"].as_array().unwrap().len(), 5);
+    assert_eq!(stats["messengers"][4]["created"], 0);
+    assert_eq!(stats["total"]["created"], 4);
+
+    let later = [("from".to_string(), "2030-01-01T00:00:00Z".to_string())];
+    let empty = owner::stats(&w.store, &later, T0 + 10).unwrap_err();
+    assert_eq!(empty.status(), 400, "from after to");
+    let junk = [("to".to_string(), "yesterday".to_string())];
+    assert_eq!(owner::stats(&w.store, &junk, T0).unwrap_err().status(), 400);
+}

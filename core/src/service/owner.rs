@@ -11,7 +11,9 @@ use crate::domain::token::{LinkId, LinkToken};
 use crate::domain::{ClientId, ClientType, Group, ProjectName, UserId};
 use crate::http::OutboundRequest;
 use crate::messengers::{Bot, BotConfig, PublicBot};
-use crate::store::{Contact, LinkRecord, OutboxItem, OutboxKind, ProjectRecord, Sql, Store};
+use crate::store::{
+    Contact, FunnelRow, LinkRecord, OutboxItem, OutboxKind, ProjectRecord, Sql, Store,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -560,4 +562,99 @@ pub fn enqueue_event<S: Sql>(
     let body = serde_json::to_string(&event).expect("events serialize");
     store.enqueue(OutboxKind::Callback, Some(&new_webhook_id()), &body, now)?;
     Ok(())
+}
+
+/// The funnel's default period: the last week.
+const DEFAULT_STATS_PERIOD_MS: Millis = 7 * 24 * 3600 * 1000;
+
+/// `GET .../stats?from=&to=`: per messenger, links created in the period, opened, completed.
+pub fn stats<S: Sql>(
+    store: &Store<S>,
+    query: &[(String, String)],
+    now: Millis,
+) -> Result<Reply, ApiError> {
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let to = param("to")
+        .map(parse_instant)
+        .transpose()?
+        .unwrap_or(now + 1);
+    let from = param("from")
+        .map(parse_instant)
+        .transpose()?
+        .unwrap_or(to - DEFAULT_STATS_PERIOD_MS);
+    if from >= to {
+        return Err(ApiError::BadRequest("`from` must be before `to`".into()));
+    }
+    let rows = store.funnel(from, to)?;
+    let row_of = |t: ClientType| {
+        rows.iter()
+            .find(|r| r.client_type == t)
+            .copied()
+            .unwrap_or(FunnelRow {
+                client_type: t,
+                created: 0,
+                opened: 0,
+                completed: 0,
+            })
+    };
+    let messengers: Vec<Value> = ClientType::ALL
+        .into_iter()
+        .map(|t| {
+            let mut row = funnel_json(row_of(t));
+            row["client_type"] = t.code().into();
+            row["messenger"] = t.name().into();
+            row
+        })
+        .collect();
+    let total = rows.iter().fold(
+        FunnelRow {
+            client_type: ClientType::Telegram,
+            created: 0,
+            opened: 0,
+            completed: 0,
+        },
+        |sum, r| FunnelRow {
+            created: sum.created + r.created,
+            opened: sum.opened + r.opened,
+            completed: sum.completed + r.completed,
+            ..sum
+        },
+    );
+    Ok(Reply::ok(json!({
+        "from": rfc3339(from),
+        "to": rfc3339(to),
+        "messengers": messengers,
+        "total": funnel_json(total),
+    })))
+}
+
+fn funnel_json(row: FunnelRow) -> Value {
+    let rate = if row.created == 0 {
+        0.0
+    } else {
+        row.completed as f64 / row.created as f64
+    };
+    json!({
+        "created": row.created,
+        "opened": row.opened,
+        "completed": row.completed,
+        "completion_rate": (rate * 1000.0).round() / 1000.0,
+    })
+}
+
+/// RFC 3339 or unix seconds.
+fn parse_instant(s: &str) -> Result<Millis, ApiError> {
+    if let Ok(seconds) = s.parse::<i64>() {
+        return seconds
+            .checked_mul(1000)
+            .ok_or_else(|| ApiError::BadRequest("time out of range".into()));
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| ApiError::BadRequest(format!("`{s}` is not an RFC 3339 time or unix seconds")))
 }

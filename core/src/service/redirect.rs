@@ -55,11 +55,28 @@ pub enum Decision {
     LookUpBot(ProjectName, Group),
 }
 
+/// A click's outcome: where it goes, and the link to report as opened (its first click here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Click {
+    pub decision: Decision,
+    pub first_open: Option<(ProjectName, LinkId)>,
+}
+
+impl Click {
+    fn no_open(decision: Decision) -> Self {
+        Click {
+            decision,
+            first_open: None,
+        }
+    }
+}
+
 /// Per-isolate memory of the redirect: bots (with a time to live, so a reconnected bot is seen
 /// within a minute) and links this isolate saw being used.
 pub struct EdgeMemory {
     bots: HashMap<(ProjectName, Group), (Option<PublicBot>, Millis)>,
     used: HashSet<[u8; 16]>,
+    opened: HashSet<[u8; 16]>,
     bot_ttl_ms: Millis,
 }
 
@@ -71,6 +88,7 @@ impl EdgeMemory {
         EdgeMemory {
             bots: HashMap::new(),
             used: HashSet::new(),
+            opened: HashSet::new(),
             bot_ttl_ms,
         }
     }
@@ -94,12 +112,39 @@ impl EdgeMemory {
     }
 
     pub fn decide(&self, token: &str, key: &LinkKey, now: Millis, device: Device) -> Decision {
-        let now_s = u64::try_from(now / 1000).unwrap_or(0);
-        let link = match LinkToken::decode(token, key, now_s) {
+        match decode(token, key, now) {
+            Ok(link) => self.decide_link(&link, now, device),
+            Err(problem) => Decision::Page(problem),
+        }
+    }
+
+    /// [`Self::decide`], and whether this is the link's first click in this isolate (the funnel
+    /// counts opened links; later clicks need not be reported again).
+    pub fn click(&mut self, token: &str, key: &LinkKey, now: Millis, device: Device) -> Click {
+        let link = match decode(token, key, now) {
             Ok(link) => link,
-            Err(TokenError::Expired(_)) => return Decision::Page(Problem::Expired),
-            Err(_) => return Decision::Page(Problem::Unknown),
+            Err(problem) => return Click::no_open(Decision::Page(problem)),
         };
+        let decision = self.decide_link(&link, now, device);
+        let followed = matches!(decision, Decision::Redirect(_) | Decision::Landing { .. });
+        if !followed || !self.first_open(link.link_id) {
+            return Click::no_open(decision);
+        }
+        Click {
+            decision,
+            first_open: Some((link.project, link.link_id)),
+        }
+    }
+
+    fn first_open(&mut self, link: LinkId) -> bool {
+        if self.opened.len() >= MAX_USED {
+            self.opened.clear();
+        }
+        self.opened.insert(link.0)
+    }
+
+    fn decide_link(&self, link: &LinkToken, now: Millis, device: Device) -> Decision {
+        let link = link.clone();
         if self.used.contains(&link.link_id.0) {
             return Decision::Page(Problem::Used);
         }
@@ -113,6 +158,14 @@ impl EdgeMemory {
             None => Decision::LookUpBot(link.project, link.group),
         }
     }
+}
+
+fn decode(token: &str, key: &LinkKey, now: Millis) -> Result<LinkToken, Problem> {
+    let now_s = u64::try_from(now / 1000).unwrap_or(0);
+    LinkToken::decode(token, key, now_s).map_err(|e| match e {
+        TokenError::Expired(_) => Problem::Expired,
+        _ => Problem::Unknown,
+    })
 }
 
 /// Telegram and Messenger links work anywhere: redirect. WhatsApp and Viber deep links need the
@@ -253,5 +306,23 @@ mod tests {
         assert!(page(WhatsApp, Device::Desktop));
         assert!(!page(Viber, Device::Phone));
         assert!(page(Viber, Device::Desktop));
+    }
+
+    #[test]
+    fn the_first_followed_click_is_reported_once() {
+        let mut memory = EdgeMemory::new(60_000);
+        let (p, g) = acme_b();
+        let (token, id) = token(2_000_000_000);
+        let first = memory.click(&token, &key(), 0, PHONE);
+        assert_eq!(
+            first.first_open, None,
+            "not followed yet: the bot is unknown"
+        );
+        memory.learn_bot(p.clone(), g, bot(), 0);
+        let click = memory.click(&token, &key(), 0, PHONE);
+        assert!(matches!(click.decision, Decision::Redirect(_)));
+        assert_eq!(click.first_open, Some((p, id)));
+        assert_eq!(memory.click(&token, &key(), 0, PHONE).first_open, None);
+        assert_eq!(memory.click("junk", &key(), 0, PHONE).first_open, None);
     }
 }

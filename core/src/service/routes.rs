@@ -23,6 +23,7 @@ pub enum Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProjectCall {
     GetProject,
+    Stats,
     ListDeliveries,
     ResendDelivery(i64),
     PutBot(Group),
@@ -76,6 +77,7 @@ fn project_call(method: &str, rest: &[&str]) -> Result<ProjectCall, ApiError> {
     let call = match rest {
         ["bots"] => (["GET"], ProjectCall::ListBots),
         ["deliveries"] => (["GET"], ProjectCall::ListDeliveries),
+        ["stats"] => (["GET"], ProjectCall::Stats),
         ["deliveries", id, "resend"] => (["POST"], ProjectCall::ResendDelivery(delivery_id(id)?)),
         ["bots", group] => (["PUT"], ProjectCall::PutBot(group_id(group)?)),
         ["clients", id] => (["GET"], ProjectCall::GetClient(client_id(id)?)),

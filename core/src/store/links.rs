@@ -24,6 +24,15 @@ pub struct LinkRecord {
     pub used_by: Option<(String, String)>,
 }
 
+/// One messenger's row of the funnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunnelRow {
+    pub client_type: ClientType,
+    pub created: i64,
+    pub opened: i64,
+    pub completed: i64,
+}
+
 const LINK_COLUMNS: &str = "id, client_id, client_type, grp, tag, code, from_grp, from_user_id,
     created_at, expires_at, retired_at, used_at, used_by_grp, used_by_user_id";
 
@@ -147,6 +156,36 @@ impl<S: Sql> Store<S> {
             &[group.into(), user_id.into(), now.into(), since.into(), since.into()],
         )?;
         row.map(|r| r.int(0)).transpose().map(|n| n.unwrap_or(1))
+    }
+
+    /// Counts a click on a link (the edge reports each link's first click in an isolate).
+    pub fn record_open(&self, id: &str, now: Millis) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE links SET opens = opens + 1, opened_at = COALESCE(opened_at, ?) WHERE id = ?",
+            &[now.into(), id.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Per messenger, links created in `[from, to)`: how many, how many were opened (a used link
+    /// counts as opened even if its click was not reported), how many completed (merged).
+    pub fn funnel(&self, from: Millis, to: Millis) -> Result<Vec<FunnelRow>, StoreError> {
+        self.exec(
+            "SELECT client_type, COUNT(*), COUNT(COALESCE(opened_at, used_at)), COUNT(used_at)
+             FROM links WHERE created_at >= ? AND created_at < ? GROUP BY client_type",
+            &[from.into(), to.into()],
+        )?
+        .iter()
+        .map(|row| {
+            Ok(FunnelRow {
+                client_type: ClientType::from_code(row.int(0)?)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                created: row.int(1)?,
+                opened: row.int(2)?,
+                completed: row.int(3)?,
+            })
+        })
+        .collect()
     }
 
     /// Marks a link used by a dialog; false if it was already used (the caller lost the race).

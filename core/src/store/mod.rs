@@ -8,7 +8,7 @@ mod project;
 mod schema;
 
 pub use cards::{ClientRecord, Contact, HistoryEntry};
-pub use links::LinkRecord;
+pub use links::{FunnelRow, LinkRecord};
 pub use outbox::{OutboxItem, OutboxKind};
 pub use project::{BotRecord, Endpoint, ProjectRecord};
 

@@ -70,11 +70,14 @@ const V1: &[&str] = &[
         created_at INTEGER NOT NULL,
         expires_at INTEGER NOT NULL,
         retired_at INTEGER,
+        opened_at INTEGER,
+        opens INTEGER NOT NULL DEFAULT 0,
         used_at INTEGER,
         used_by_grp TEXT,
         used_by_user_id TEXT)",
     "CREATE INDEX IF NOT EXISTS links_by_code ON links (grp, code)",
     "CREATE INDEX IF NOT EXISTS links_by_client ON links (client_id)",
+    "CREATE INDEX IF NOT EXISTS links_by_created ON links (created_at)",
     // Messenger deliveries already processed (dedupe by the messenger's own id), with the
     // answer given, so a retried delivery gets the same answer.
     "CREATE TABLE IF NOT EXISTS deliveries (
