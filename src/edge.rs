@@ -5,7 +5,7 @@
 
 use crate::object::OPENED_PATH;
 use crate::{env_config, object, respond};
-use mlink_core::domain::token::LinkId;
+use mlink_core::domain::token::{LinkId, LinkKey};
 use mlink_core::domain::{Group, ProjectName};
 use mlink_core::messengers::PublicBot;
 use mlink_core::pages::{self, Landing, Lang, Problem};
@@ -37,7 +37,7 @@ pub async fn redirect(token: &str, req: &Request, env: &Env, ctx: &Context) -> R
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let device = Device::from_user_agent(header("user-agent").as_deref());
     let lang = Lang::from_accept_language(header("accept-language").as_deref());
-    let click = || MEMORY.with(|m| m.borrow_mut().click(token, &config.link_key, now, device));
+    let click = || self::click(token, &config.link_key, now, device);
     let click = match click() {
         Click {
             decision: Decision::LookUpBot(project, group),
@@ -85,6 +85,16 @@ fn html_page(status: u16, html: String) -> Result<Response> {
         headers.set(name, value)?;
     }
     Ok(response)
+}
+
+/// A click decided from this isolate's memory.
+pub fn click(token: &str, key: &LinkKey, now: i64, device: Device) -> Click {
+    MEMORY.with(|m| m.borrow_mut().click(token, key, now, device))
+}
+
+/// The link key, once a full request has read the configuration in this isolate.
+pub fn link_key() -> Option<LinkKey> {
+    env_config::with_cached(|config| config.link_key.clone())
 }
 
 /// Tells the project, after the answer, that a link was opened (for the funnel).

@@ -9,6 +9,7 @@
 mod do_sql;
 mod edge;
 mod env_config;
+mod fast;
 mod net;
 mod object;
 mod respond;
