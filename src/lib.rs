@@ -14,6 +14,7 @@ mod net;
 mod object;
 mod respond;
 
+use mlink_core::http::path_and_query;
 use mlink_core::service::routes::Route;
 use worker::{event, Context, Env, Request, Response, Result};
 
@@ -21,7 +22,8 @@ pub use object::ProjectObject;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let route = match Route::parse(req.method().as_ref(), &req.path()) {
+    let url = req.inner().url();
+    let route = match Route::parse(req.method().as_ref(), path_and_query(&url).0) {
         Ok(route) => route,
         Err(e) => return respond::error(&e),
     };

@@ -7,7 +7,7 @@ use crate::{env_config, net, respond};
 use mlink_core::domain::secrets::bearer_matches;
 use mlink_core::domain::token::LinkId;
 use mlink_core::domain::{Group, ProjectName};
-use mlink_core::http::Headers as _;
+use mlink_core::http::{self, path_and_query, Headers as _};
 use mlink_core::messengers::PublicBot;
 use mlink_core::service::delivery::{self, Attempt};
 use mlink_core::service::routes::{ProjectCall, Route};
@@ -99,7 +99,8 @@ impl ProjectObject {
     }
 
     async fn serve(&self, mut req: Request) -> Result<Response, ApiError> {
-        let path = req.path();
+        let url = req.inner().url();
+        let path = path_and_query(&url).0.to_string();
         if let Some(group) = path.strip_prefix(PUBLIC_BOT_PATH) {
             let group = Group::parse(group).map_err(|e| ApiError::BadRequest(e.to_string()))?;
             let bot = owner::public_bot(self.store()?, &group)?;
@@ -126,7 +127,7 @@ impl ProjectObject {
             }
             Route::Project(project, call) => {
                 let record = owner::authorize(store, headers.get("authorization").as_deref())?;
-                let query = query_pairs(&req)?;
+                let query = query_pairs(&req);
                 let reply = match call {
                     ProjectCall::GetProject => owner::get_project(store, &record)?,
                     ProjectCall::ListDeliveries => owner::list_deliveries(store, &query)?,
@@ -136,7 +137,7 @@ impl ProjectObject {
                 respond::reply(&reply)
             }
             Route::Webhook(_, group) if req.method() == Method::Get => {
-                let challenge = webhook::handshake(store, &group, &query_pairs(&req)?)?;
+                let challenge = webhook::handshake(store, &group, &query_pairs(&req))?;
                 return Response::ok(challenge).map_err(js);
             }
             Route::Webhook(_, group) => {
@@ -290,13 +291,8 @@ impl ProjectObject {
     }
 }
 
-fn query_pairs(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
-    Ok(req
-        .url()
-        .map_err(js)?
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect())
+fn query_pairs(req: &Request) -> Vec<(String, String)> {
+    http::query_pairs(path_and_query(&req.inner().url()).1)
 }
 
 async fn read_body(

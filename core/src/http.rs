@@ -40,3 +40,61 @@ impl Headers for Vec<(String, String)> {
             .map(|(_, v)| v.clone())
     }
 }
+
+/// The path and query of an absolute URL (`https://host/path?query#fragment`), without parsing
+/// the host: all the worker needs, and lighter than a full URL parser in the wasm module.
+pub fn path_and_query(url: &str) -> (&str, &str) {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let target = after_scheme
+        .find('/')
+        .map_or("/", |start| &after_scheme[start..]);
+    let target = target.split('#').next().unwrap_or_default();
+    target.split_once('?').unwrap_or((target, ""))
+}
+
+/// `application/x-www-form-urlencoded` pairs of a query string (`+` is a space).
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let spaced = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_urls() {
+        assert_eq!(
+            path_and_query("https://h.example/webhooks/p/g?hub.mode=subscribe#x"),
+            ("/webhooks/p/g", "hub.mode=subscribe")
+        );
+        assert_eq!(path_and_query("http://127.0.0.1:8787"), ("/", ""));
+        assert_eq!(path_and_query("https://h/mlink/abc"), ("/mlink/abc", ""));
+    }
+
+    #[test]
+    fn decodes_query_pairs() {
+        assert_eq!(
+            query_pairs("a=1&b=x+y%21&&c&d=%E2%82%AC"),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y!".into()),
+                ("c".into(), "".into()),
+                ("d".into(), "€".into()),
+            ]
+        );
+        assert_eq!(query_pairs(""), vec![]);
+    }
+}
