@@ -23,7 +23,8 @@ pub use object::ProjectObject;
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let url = req.inner().url();
-    let route = match Route::parse(req.method().as_ref(), path_and_query(&url).0) {
+    // The raw method: worker's Method type reads unknown methods as GET.
+    let route = match Route::parse(&req.inner().method(), path_and_query(&url).0) {
         Ok(route) => route,
         Err(e) => return respond::error(&e),
     };

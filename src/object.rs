@@ -15,8 +15,7 @@ use mlink_core::service::{owner, webhook, ApiError, Config, Reply};
 use mlink_core::store::{OutboxKind, Store};
 use std::cell::OnceCell;
 use worker::{
-    durable_object, Date, DurableObject, Env, Method, Request, Response, Result, ScheduledTime,
-    State, Stub,
+    durable_object, Date, DurableObject, Env, Request, Response, Result, ScheduledTime, State, Stub,
 };
 
 /// Largest body accepted; a Telegram update or an API call is a few KB.
@@ -112,7 +111,8 @@ impl ProjectObject {
             self.store()?.record_open(&link.to_payload(), now_ms())?;
             return respond::json(200, &serde_json::json!({"ok": true})).map_err(js);
         }
-        let route = Route::parse(req.method().as_ref(), &path)?;
+        let method = req.inner().method();
+        let route = Route::parse(&method, &path)?;
         let headers: Vec<(String, String)> = req.headers().entries().collect();
         let body = read_body(&mut req, &headers).await?;
         let now = now_ms();
@@ -136,7 +136,7 @@ impl ProjectObject {
                 };
                 respond::reply(&reply)
             }
-            Route::Webhook(_, group) if req.method() == Method::Get => {
+            Route::Webhook(_, group) if method == "GET" => {
                 let challenge = webhook::handshake(store, &group, &query_pairs(&req))?;
                 return Response::ok(challenge).map_err(js);
             }

@@ -41,6 +41,22 @@ impl Headers for Vec<(String, String)> {
     }
 }
 
+/// Why a body is not a JSON object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotAnObject(pub String);
+
+/// Reads a body that must be a JSON object. serde's derived structs would also take an array
+/// (fields in order) and skip invalid UTF-8 in fields they ignore: neither is a valid body.
+pub fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, NotAnObject> {
+    let text =
+        std::str::from_utf8(body).map_err(|_| NotAnObject("the body is not UTF-8".into()))?;
+    if !text.trim_start().starts_with('{') {
+        return Err(NotAnObject("the body must be a JSON object".into()));
+    }
+    serde_json::from_str(text).map_err(|e| NotAnObject(e.to_string()))
+}
+
 /// The path and query of an absolute URL (`https://host/path?query#fragment`), without parsing
 /// the host: all the worker needs, and lighter than a full URL parser in the wasm module.
 pub fn path_and_query(url: &str) -> (&str, &str) {
@@ -96,5 +112,23 @@ mod tests {
             ]
         );
         assert_eq!(query_pairs(""), vec![]);
+    }
+
+    #[test]
+    fn json_bodies_must_be_objects() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Two {
+            a: i64,
+        }
+        assert_eq!(
+            json_object::<Two>(br#" {"a": 1, "x": "y"}"#),
+            Ok(Two { a: 1 })
+        );
+        assert!(
+            json_object::<Two>(b"[1]").is_err(),
+            "arrays fill structs in order"
+        );
+        assert!(json_object::<Two>(b"{\"a\": 1, \"x\": \"\xff\"}").is_err());
+        assert!(json_object::<Two>(b"").is_err());
     }
 }

@@ -8,7 +8,7 @@
 use super::{http_result, Inbound, InboundKind, InvalidBot, WebhookError};
 use crate::domain::secrets::secrets_match;
 use crate::domain::UserId;
-use crate::http::{Headers, OutboundRequest};
+use crate::http::{json_object, Headers, OutboundRequest};
 use hmac::{Hmac, Mac};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
@@ -256,7 +256,7 @@ impl Referral {
 /// receipts, reactions and the like are skipped.
 pub fn parse_messaging(body: &[u8], expected_object: &str) -> Result<Vec<Inbound>, WebhookError> {
     let delivery: Delivery =
-        serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        json_object(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     if delivery.object != expected_object {
         return Err(WebhookError::Malformed(format!(
             "`object` is {:?}, expected {expected_object:?}",

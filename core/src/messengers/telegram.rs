@@ -5,7 +5,7 @@ use super::{ApiBases, Inbound, InboundKind, InvalidBot, Messenger, PublicBot, We
 use crate::domain::secrets::secrets_match;
 use crate::domain::ClientType;
 use crate::domain::UserId;
-use crate::http::{Headers, OutboundRequest};
+use crate::http::{json_object, Headers, OutboundRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -164,8 +164,7 @@ struct User {
 /// One update in, at most one event out (channel posts, edits and service messages are not a
 /// client writing).
 pub fn parse(body: &[u8]) -> Result<Vec<Inbound>, WebhookError> {
-    let update: Update =
-        serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+    let update: Update = json_object(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     let Some(message) = update.message else {
         return Ok(vec![]);
     };

@@ -5,7 +5,7 @@
 use super::meta::{encode_query_value, hmac_sha256_hex_matches, optional_str, required_str};
 use super::{ApiBases, Inbound, InboundKind, InvalidBot, Messenger, PublicBot, WebhookError};
 use crate::domain::{ClientType, UserId};
-use crate::http::{Headers, OutboundRequest};
+use crate::http::{json_object, Headers, OutboundRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -238,7 +238,7 @@ struct Message {
 /// One callback in, at most one event out: a deep-link arrival (`conversation_started` with a
 /// context) or a message. Subscriptions, receipts and the `webhook` check carry nothing to merge.
 pub fn parse(body: &[u8]) -> Result<Vec<Inbound>, WebhookError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(malformed)?;
+    let value: serde_json::Value = json_object(body).map_err(malformed)?;
     let callback = Callback::deserialize(&value).map_err(malformed)?;
     let inbound = match callback.event.as_str() {
         "conversation_started" => {

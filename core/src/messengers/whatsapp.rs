@@ -5,7 +5,7 @@
 use super::meta::{self, MetaSecrets};
 use super::{ApiBases, Inbound, InboundKind, InvalidBot, Messenger, PublicBot, WebhookError};
 use crate::domain::{ClientType, UserId};
-use crate::http::{Headers, OutboundRequest};
+use crate::http::{json_object, Headers, OutboundRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -234,7 +234,7 @@ impl Message {
 /// Every message to `phone_number_id` in one delivery, across entries and changes. Changes for
 /// the app's other numbers, status updates and non-message fields are skipped.
 pub fn parse(body: &[u8], phone_number_id: &str) -> Result<Vec<Inbound>, WebhookError> {
-    let delivery: Delivery = serde_json::from_slice(body).map_err(malformed)?;
+    let delivery: Delivery = json_object(body).map_err(malformed)?;
     if delivery.object != "whatsapp_business_account" {
         return Err(WebhookError::Malformed(format!(
             "`object` is {:?}, expected \"whatsapp_business_account\"",

@@ -142,6 +142,6 @@ impl From<StoreError> for ApiError {
 
 /// Reads a JSON body into `T`, or says what is wrong with it.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
+    crate::http::json_object(body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }

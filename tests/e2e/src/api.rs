@@ -166,6 +166,30 @@ impl Worker {
             .await
     }
 
+    /// `GET /api/v1/projects/<name>`: the project, its callback endpoint's state and the
+    /// outbox's counts.
+    pub async fn project_info(&self, project: &Project) -> (u16, Value) {
+        self.api(Method::GET, &project.path(""), Some(&project.api_key), None)
+            .await
+    }
+
+    /// `GET <project>/deliveries` (`?status=<status>` if given): what is not delivered yet.
+    pub async fn deliveries(&self, project: &Project, status: Option<&str>) -> (u16, Value) {
+        let query = status
+            .map(|status| format!("?status={}", path_segment(status)))
+            .unwrap_or_default();
+        let path = project.path(&format!("/deliveries{query}"));
+        self.api(Method::GET, &path, Some(&project.api_key), None)
+            .await
+    }
+
+    /// `POST <project>/deliveries/<id>/resend`.
+    pub async fn resend(&self, project: &Project, delivery_id: &Value) -> (u16, Value) {
+        let path = project.path(&format!("/deliveries/{}/resend", id_text(delivery_id)));
+        self.api(Method::POST, &path, Some(&project.api_key), None)
+            .await
+    }
+
     /// `GET` of any URL (a merge link, or `base_url()` + a path), without following redirects
     /// and without a User-Agent.
     pub async fn get_page(&self, url: &str) -> PageResponse {

@@ -1,20 +1,25 @@
-//! A fake callback endpoint: records every POST with its Standard Webhooks headers and raw body.
+//! A fake callback endpoint: records every POST with its Standard Webhooks headers, raw body and
+//! the status it answered. Its answers can be scripted (a queue of statuses, `Retry-After`, a
+//! status for everything after), and it can start "down": its port reserved but not listened on,
+//! so the worker's connections are refused until [`CallbackReceiver::come_up`].
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use serde_json::Value;
 
 use crate::recorder::Recorder;
-use crate::server::LocalServer;
+use crate::server::{reserve_port, LocalServer};
 use crate::signature::{self, SignatureError};
 
-/// One callback the worker delivered.
+/// One callback the worker delivered (or tried to: see `status`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReceivedCallback {
     pub webhook_id: Option<String>,
@@ -22,6 +27,10 @@ pub struct ReceivedCallback {
     pub webhook_signature: Option<String>,
     /// The body exactly as received (signatures cover these bytes).
     pub body: String,
+    /// The status the receiver answered: 2xx means the delivery was accepted.
+    pub status: u16,
+    /// When the request arrived.
+    pub received_at: Instant,
 }
 
 impl ReceivedCallback {
@@ -33,6 +42,11 @@ impl ReceivedCallback {
     /// The `type` field of the body (`"message"`, `"switch_to_telegram"`, ...).
     pub fn kind(&self) -> String {
         self.json()["type"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Whether the receiver answered 2xx (the worker must count it as delivered).
+    pub fn accepted(&self) -> bool {
+        (200..300).contains(&self.status)
     }
 
     /// Checks the `webhook-signature` header against `secret` (`whsec_...`) with the
@@ -58,31 +72,131 @@ impl ReceivedCallback {
     }
 }
 
-/// The receiver: any `POST /` (or `POST /<anything>`) answers 200 and is recorded in order.
-pub struct CallbackReceiver {
-    server: LocalServer,
+/// How the receiver answers one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackAnswer {
+    pub status: u16,
+    /// A `Retry-After` header (seconds), if any.
+    pub retry_after: Option<String>,
+}
+
+impl CallbackAnswer {
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            retry_after: None,
+        }
+    }
+
+    /// The same answer with `Retry-After: <seconds>`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.to_string());
+        self
+    }
+}
+
+/// What the receiver will answer: the queued answers first, then `otherwise`.
+#[derive(Debug)]
+struct Script {
+    queue: VecDeque<CallbackAnswer>,
+    otherwise: CallbackAnswer,
+}
+
+struct ReceiverState {
     received: Arc<Recorder<ReceivedCallback>>,
+    script: Mutex<Script>,
+}
+
+/// The receiver: any `POST /` (or `POST /<anything>`) is recorded in order and answered as
+/// scripted (200 unless told otherwise).
+pub struct CallbackReceiver {
+    port: u16,
+    server: Mutex<Option<LocalServer>>,
+    state: Arc<ReceiverState>,
 }
 
 impl CallbackReceiver {
+    /// A receiver listening now, answering 200.
     pub async fn start() -> Self {
-        let received = Recorder::new();
+        let receiver = Self::start_down();
+        receiver.come_up().await;
+        receiver
+    }
+
+    /// A receiver that is down: its port is reserved (so [`CallbackReceiver::url`] is known) but
+    /// nothing listens on it, so deliveries fail with "connection refused" until
+    /// [`CallbackReceiver::come_up`].
+    pub fn start_down() -> Self {
+        let state = Arc::new(ReceiverState {
+            received: Recorder::new(),
+            script: Mutex::new(Script {
+                queue: VecDeque::new(),
+                otherwise: CallbackAnswer::status(200),
+            }),
+        });
+        Self {
+            port: reserve_port(),
+            server: Mutex::new(None),
+            state,
+        }
+    }
+
+    /// Starts listening on the receiver's port (nothing happens if it already is).
+    pub async fn come_up(&self) {
+        if self.is_up() {
+            return;
+        }
         let router = Router::new()
             .route("/", post(record))
             .route("/{*rest}", post(record))
-            .with_state(received.clone());
-        let server = LocalServer::start(router).await;
-        Self { server, received }
+            .with_state(self.state.clone());
+        let server = LocalServer::start_on(self.port, router).await;
+        *self.server.lock().expect("receiver lock") = Some(server);
+    }
+
+    /// Whether the receiver is listening.
+    pub fn is_up(&self) -> bool {
+        self.server.lock().expect("receiver lock").is_some()
     }
 
     /// The URL to use as a project's `callback_url`.
     pub fn url(&self) -> String {
-        format!("{}/callbacks", self.server.base_url())
+        format!("http://127.0.0.1:{}/callbacks", self.port)
     }
 
-    /// Every callback so far, in arrival order.
+    /// Queues answers for the next requests (after any already queued); once the queue is used
+    /// up the receiver answers as [`CallbackReceiver::answer_from_now_on`] said (200 by default).
+    pub fn answer_next(&self, answers: impl IntoIterator<Item = CallbackAnswer>) {
+        self.script().queue.extend(answers);
+    }
+
+    /// Queues one answer of each of `statuses` for the next requests.
+    pub fn answer_next_statuses(&self, statuses: &[u16]) {
+        self.answer_next(
+            statuses
+                .iter()
+                .map(|&status| CallbackAnswer::status(status)),
+        );
+    }
+
+    /// Forgets queued answers: from now on every request gets `status` (e.g. 410, 500 or 200).
+    pub fn answer_from_now_on(&self, status: u16) {
+        let mut script = self.script();
+        script.queue.clear();
+        script.otherwise = CallbackAnswer::status(status);
+    }
+
+    /// Every request so far, in arrival order, whatever it was answered.
     pub fn received(&self) -> Vec<ReceivedCallback> {
-        self.received.snapshot()
+        self.state.received.snapshot()
+    }
+
+    /// The requests answered 2xx so far, in arrival order: the deliveries that counted.
+    pub fn accepted(&self) -> Vec<ReceivedCallback> {
+        self.received()
+            .into_iter()
+            .filter(ReceivedCallback::accepted)
+            .collect()
     }
 
     /// The callbacks of one `type` so far.
@@ -92,8 +206,20 @@ impl CallbackReceiver {
 
     /// Waits until at least `count` callbacks arrived or `limit` passed; returns all of them.
     pub async fn wait_for(&self, count: usize, limit: Duration) -> Vec<ReceivedCallback> {
-        self.received
+        self.state
+            .received
             .wait_until(limit, |received| received.len() >= count)
+            .await
+    }
+
+    /// Waits until at least `count` requests were answered 2xx or `limit` passed; returns all
+    /// requests (answered anything) then.
+    pub async fn wait_for_accepted(&self, count: usize, limit: Duration) -> Vec<ReceivedCallback> {
+        self.state
+            .received
+            .wait_until(limit, |received| {
+                received.iter().filter(|cb| cb.accepted()).count() >= count
+            })
             .await
     }
 
@@ -103,8 +229,19 @@ impl CallbackReceiver {
         limit: Duration,
         found: impl Fn(&ReceivedCallback) -> bool,
     ) -> Vec<ReceivedCallback> {
-        self.received
+        self.state
+            .received
             .wait_until(limit, |received| received.iter().any(&found))
+            .await
+    }
+
+    /// Watches for `limit`: returns early, with every request so far, as soon as more than
+    /// `count` requests have arrived; else returns them at the end of `limit`. For showing that
+    /// nothing more is POSTed (the caller asserts the length).
+    pub async fn more_than_within(&self, count: usize, limit: Duration) -> Vec<ReceivedCallback> {
+        self.state
+            .received
+            .wait_until(limit, |received| received.len() > count)
             .await
     }
 
@@ -117,12 +254,17 @@ impl CallbackReceiver {
         limit: Duration,
     ) -> Vec<ReceivedCallback> {
         let received = self
+            .state
             .received
             .wait_until(limit, |received| {
                 received.iter().filter(|cb| cb.kind() == kind).count() >= count
             })
             .await;
         only_kind(received, kind)
+    }
+
+    fn script(&self) -> std::sync::MutexGuard<'_, Script> {
+        self.state.script.lock().expect("receiver script lock")
     }
 }
 
@@ -134,22 +276,40 @@ fn only_kind(received: Vec<ReceivedCallback>, kind: &str) -> Vec<ReceivedCallbac
 }
 
 async fn record(
-    State(received): State<Arc<Recorder<ReceivedCallback>>>,
+    State(state): State<Arc<ReceiverState>>,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> Response {
     let header = |name: &str| {
         headers
             .get(name)
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
     };
-    received.push(ReceivedCallback {
-        webhook_id: header("webhook-id"),
-        webhook_timestamp: header("webhook-timestamp"),
-        webhook_signature: header("webhook-signature"),
-        body: String::from_utf8_lossy(&body).into_owned(),
-    });
-    StatusCode::OK
+    // Take the answer and record under one lock, so recorded order is answer order.
+    let answer = {
+        let mut script = state.script.lock().expect("receiver script lock");
+        let answer = script
+            .queue
+            .pop_front()
+            .unwrap_or_else(|| script.otherwise.clone());
+        state.received.push(ReceivedCallback {
+            webhook_id: header("webhook-id"),
+            webhook_timestamp: header("webhook-timestamp"),
+            webhook_signature: header("webhook-signature"),
+            body: String::from_utf8_lossy(&body).into_owned(),
+            status: answer.status,
+            received_at: Instant::now(),
+        });
+        answer
+    };
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, format!("answered {}", answer.status)).into_response();
+    if let Some(seconds) = answer.retry_after {
+        if let Ok(value) = seconds.parse() {
+            response.headers_mut().insert("retry-after", value);
+        }
+    }
+    response
 }
 
 #[cfg(test)]
@@ -197,5 +357,56 @@ mod tests {
             .unwrap();
         let received = receiver.wait_for(1, Duration::from_secs(5)).await;
         assert!(received[0].verify(SECRET).is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn answers_as_scripted_and_records_the_status() {
+        let receiver = CallbackReceiver::start().await;
+        receiver.answer_next([
+            CallbackAnswer::status(500),
+            CallbackAnswer::status(503).retry_after(7),
+        ]);
+        let client = reqwest::Client::new();
+        let mut answers = Vec::new();
+        for n in 0..3 {
+            let response = client
+                .post(receiver.url())
+                .header("webhook-id", format!("msg_{n}"))
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            answers.push((response.status().as_u16(), retry_after));
+        }
+        assert_eq!(
+            answers,
+            [(500, None), (503, Some("7".to_string())), (200, None)]
+        );
+        receiver.answer_from_now_on(410);
+        let gone = client.post(receiver.url()).body("{}").send().await.unwrap();
+        assert_eq!(gone.status(), 410);
+        let statuses: Vec<u16> = receiver.received().iter().map(|cb| cb.status).collect();
+        assert_eq!(statuses, [500, 503, 200, 410]);
+        let accepted = receiver.accepted();
+        assert_eq!(accepted.len(), 1);
+        assert_eq!(accepted[0].webhook_id.as_deref(), Some("msg_2"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn refuses_connections_until_it_comes_up() {
+        let receiver = CallbackReceiver::start_down();
+        assert!(!receiver.is_up());
+        let client = reqwest::Client::new();
+        let refused = client.post(receiver.url()).body("{}").send().await;
+        assert!(refused.is_err(), "{refused:?}");
+        receiver.come_up().await;
+        assert!(receiver.is_up());
+        let ok = client.post(receiver.url()).body("{}").send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+        assert_eq!(receiver.received().len(), 1);
     }
 }

@@ -5,8 +5,8 @@
 //! Viber, Facebook Messenger, WhatsApp and Instagram are played by [`FakeApis`] (their APIs) and
 //! [`messengers`] (their webhook deliveries, signed as each platform signs them).
 //!
-//! The tests themselves are in `tests/telegram.rs` and `tests/messengers.rs`; they need
-//! `scripts/build` to have run.
+//! The tests themselves are in `tests/telegram.rs`, `tests/messengers.rs` and
+//! `tests/reliability.rs`; they need `scripts/build` to have run.
 
 mod api;
 mod callbacks;
@@ -14,6 +14,7 @@ mod fake_apis;
 mod fake_telegram;
 pub mod messengers;
 mod process;
+mod raw;
 mod recorder;
 mod server;
 pub mod signature;
@@ -24,9 +25,10 @@ pub use api::{
     id_text, telegram_bot, text_update, PageResponse, Project, WebhookAnswer,
     TELEGRAM_SECRET_HEADER,
 };
-pub use callbacks::{CallbackReceiver, ReceivedCallback};
+pub use callbacks::{CallbackAnswer, CallbackReceiver, ReceivedCallback};
 pub use fake_apis::{Api, ApiCall, FakeApis, ViberWebhookCheck};
 pub use fake_telegram::{FakeTelegram, TelegramCall};
 pub use messengers::{BotSpec, ConnectedBot, Delivery, Fakes, Messenger, SentText};
+pub use raw::{HttpClient, RawRequest, RawResponse};
 pub use reqwest::Method;
 pub use worker::{Worker, WorkerOptions, ADMIN_TOKEN, LINK_SECRET};

@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use crate::api::TELEGRAM_SECRET_HEADER;
 use crate::fake_apis::{Api, ApiCall, FakeApis};
 use crate::fake_telegram::{FakeTelegram, TelegramCall};
-use crate::signature::{hmac_sha256_hex, meta_signature};
+use crate::signature::{
+    hmac_sha256_hex, hmac_sha256_hex_bytes, meta_signature, meta_signature_bytes,
+};
 use crate::worker::WorkerOptions;
 
 /// Viber's webhook signature header: lowercase hex HMAC-SHA256 of the body, keyed with the token.
@@ -336,19 +338,29 @@ impl ConnectedBot {
     /// `body` signed the way this bot's messenger signs webhooks.
     pub fn signed(&self, body: &Value) -> Delivery {
         let body = body.to_string();
-        let (name, value) = match &self.spec {
-            BotSpec::Telegram { .. } => (TELEGRAM_SECRET_HEADER, self.webhook_secret.clone()),
-            BotSpec::Viber { token, .. } => (VIBER_SIGNATURE_HEADER, hmac_sha256_hex(token, &body)),
-            BotSpec::Facebook { app_secret, .. }
-            | BotSpec::WhatsApp { app_secret, .. }
-            | BotSpec::Instagram { app_secret, .. } => {
-                (META_SIGNATURE_HEADER, meta_signature(app_secret, &body))
-            }
-        };
+        let header = self.proof(body.as_bytes());
         Delivery {
             body,
-            headers: vec![(name.to_string(), value)],
+            headers: vec![header],
         }
+    }
+
+    /// The header (name, value) that proves `body` (any bytes) comes from the messenger: the
+    /// secret header for Telegram, the body's signature for the others.
+    pub fn proof(&self, body: &[u8]) -> (String, String) {
+        let (name, value) = match &self.spec {
+            BotSpec::Telegram { .. } => (TELEGRAM_SECRET_HEADER, self.webhook_secret.clone()),
+            BotSpec::Viber { token, .. } => {
+                (VIBER_SIGNATURE_HEADER, hmac_sha256_hex_bytes(token, body))
+            }
+            BotSpec::Facebook { app_secret, .. }
+            | BotSpec::WhatsApp { app_secret, .. }
+            | BotSpec::Instagram { app_secret, .. } => (
+                META_SIGNATURE_HEADER,
+                meta_signature_bytes(app_secret, body),
+            ),
+        };
+        (name.to_string(), value)
     }
 
     /// `body` signed with the wrong key (or, for Telegram, the wrong secret).

@@ -73,9 +73,14 @@ pub fn verify(
 /// Lowercase hex HMAC-SHA256 of `body` under `key`: Viber's `X-Viber-Content-Signature` (key:
 /// the bot's auth token).
 pub fn hmac_sha256_hex(key: &str, body: &str) -> String {
+    hmac_sha256_hex_bytes(key, body.as_bytes())
+}
+
+/// [`hmac_sha256_hex`] of any bytes (bodies that are not UTF-8 get signed too).
+pub fn hmac_sha256_hex_bytes(key: &str, body: &[u8]) -> String {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(body.as_bytes());
+    mac.update(body);
     mac.finalize()
         .into_bytes()
         .iter()
@@ -86,7 +91,12 @@ pub fn hmac_sha256_hex(key: &str, body: &str) -> String {
 /// Meta's `X-Hub-Signature-256` value: `sha256=<lowercase hex HMAC-SHA256 of the body>`, keyed
 /// with the app secret.
 pub fn meta_signature(app_secret: &str, body: &str) -> String {
-    format!("sha256={}", hmac_sha256_hex(app_secret, body))
+    meta_signature_bytes(app_secret, body.as_bytes())
+}
+
+/// [`meta_signature`] of any bytes.
+pub fn meta_signature_bytes(app_secret: &str, body: &[u8]) -> String {
+    format!("sha256={}", hmac_sha256_hex_bytes(app_secret, body))
 }
 
 fn decode_secret(secret: &str) -> Result<Vec<u8>, SignatureError> {

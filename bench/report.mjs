@@ -1,0 +1,210 @@
+// Reads what bench/run left in <out> (raw wrk outputs, JSON fragments) and writes
+// <out>/results.json and <out>/results.md, printing the markdown. Every figure carries
+// min/median/max across rounds; ratios are taken per round (the variants of a round ran back to
+// back) and then summarised the same way, which cancels most of the machine's drift.
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
+
+const out = process.argv[2];
+const readJson = (name) => (existsSync(join(out, name)) ? JSON.parse(readFileSync(join(out, name), "utf8")) : null);
+const params = readJson("params.json");
+
+// --- wrk output ------------------------------------------------------------------------------
+
+function ms(value, unit) {
+  return Number(value) * { us: 0.001, ms: 1, s: 1000 }[unit];
+}
+
+function parseWrk(text) {
+  const get = (re) => text.match(re);
+  const rps = get(/Requests\/sec:\s+([\d.]+)/);
+  const p50 = get(/^\s+50%\s+([\d.]+)(us|ms|s)\s*$/m);
+  const p99 = get(/^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m);
+  const total = get(/(\d+) requests in/);
+  const non2xx = get(/Non-2xx or 3xx responses: (\d+)/);
+  const socket = get(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
+  if (!rps || !p50 || !p99 || !total) throw new Error(`cannot read wrk output:\n${text}`);
+  // merge.lua reports what each thread sent, answered or still in flight when wrk stopped: the
+  // requests the server worked on, the right divisor for its CPU when requests are slow.
+  const sent = [...text.matchAll(/^bench-thread \d+ sent (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+  return {
+    sent: sent || undefined,
+    rps: Number(rps[1]),
+    p50_ms: ms(p50[1], p50[2]),
+    p99_ms: ms(p99[1], p99[2]),
+    requests: Number(total[1]),
+    errors: (non2xx ? Number(non2xx[1]) : 0) + (socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
+  };
+}
+
+// runs[bench][variant] = [per round, in round order]
+const runs = {};
+for (const file of readdirSync(join(out, "wrk")).sort()) {
+  const m = file.match(/^(\w+)__(\w+)__r(\d+)\.txt$/);
+  if (!m) continue;
+  const [, bench, variant, round] = m;
+  const run = parseWrk(readFileSync(join(out, "wrk", file), "utf8"));
+  // CPU the server process used during the run (bench/run reads it from /proc), per request.
+  const cpuFile = join(out, "wrk", file.replace(/\.txt$/, ".cpu"));
+  if (existsSync(cpuFile)) {
+    const ticks = Number(readFileSync(cpuFile, "utf8"));
+    run.cpu_us_per_request = (ticks * 1e6) / (params.clk_tck ?? 100) / (run.sent ?? run.requests);
+  }
+  ((runs[bench] ??= {})[variant] ??= [])[Number(round) - 1] = run;
+}
+
+const summary = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return null;
+  const mid = s.length / 2;
+  const median = s.length % 2 ? s[Math.floor(mid)] : (s[mid - 1] + s[mid]) / 2;
+  return { min: s[0], median, max: s[s.length - 1] };
+};
+
+function variantSummary(bench, variant) {
+  const rounds = runs[bench]?.[variant] ?? [];
+  return {
+    rounds: rounds.length,
+    rps: summary(rounds.map((r) => r.rps)),
+    p50_ms: summary(rounds.map((r) => r.p50_ms)),
+    p99_ms: summary(rounds.map((r) => r.p99_ms)),
+    cpu_us_per_request: summary(rounds.map((r) => r.cpu_us_per_request)),
+    requests: rounds.reduce((a, r) => a + r.requests, 0),
+    errors: rounds.reduce((a, r) => a + r.errors, 0),
+  };
+}
+
+// Per round: a's throughput over b's, and a's CPU per request over b's.
+function ratio(bench, a, b) {
+  const ra = runs[bench]?.[a] ?? [];
+  const rb = runs[bench]?.[b] ?? [];
+  return {
+    rps: summary(ra.map((r, i) => (rb[i] ? r.rps / rb[i].rps : NaN))),
+    cpu_per_request: summary(ra.map((r, i) => (rb[i] ? r.cpu_us_per_request / rb[i].cpu_us_per_request : NaN))),
+  };
+}
+
+// --- results.json ----------------------------------------------------------------------------
+
+const cpuModel = (readFileSync("/proc/cpuinfo", "utf8").match(/^model name\s*:\s*(.+)$/m) ?? [])[1] ?? cpus()[0]?.model;
+const machine = {
+  ...readJson("machine.json"),
+  nproc: cpus().length,
+  cpu_model: cpuModel,
+  loadavg_at_report: loadavg(),
+};
+
+const results = {
+  machine,
+  params,
+  redirect: {
+    what: "GET /mlink/<token>: 302 into Telegram",
+    variants: Object.fromEntries(["mlink", "kv302", "const302"].map((v) => [v, variantSummary("redirect", v)])),
+    ratios: {
+      mlink_over_const302: ratio("redirect", "mlink", "const302"),
+      mlink_over_kv302: ratio("redirect", "mlink", "kv302"),
+      kv302_over_const302: ratio("redirect", "kv302", "const302"),
+    },
+  },
+  merge: {
+    what: "POST /webhooks/<project>/<group>: Telegram /start <payload>, each a new client and link",
+    variants: Object.fromEntries(["mlink", "do_write"].map((v) => [v, variantSummary("merge", v)])),
+    ratios: { mlink_over_do_write: ratio("merge", "mlink", "do_write") },
+    verified: readJson("verify.json"),
+    funnel: readJson("stats.json"),
+    wrapped_rounds_retried: readJson("merge_retries.json"),
+  },
+  size: readJson("sizes.json"),
+  instantiate_node: readJson("instantiate.json"),
+  cold_start_ms: { mlink: readJson("coldstart_mlink.json"), const302: readJson("coldstart_const302.json") },
+};
+writeFileSync(join(out, "results.json"), JSON.stringify(results, null, 2) + "\n");
+
+// --- markdown --------------------------------------------------------------------------------
+
+const n0 = (s) => (s ? Math.round(s.median).toLocaleString("en-US") : "-");
+const f2 = (s) => (s ? s.median.toFixed(2) : "-");
+const range0 = (s) => (s ? `${Math.round(s.min).toLocaleString("en-US")}-${Math.round(s.max).toLocaleString("en-US")}` : "");
+const range2 = (s) => (s ? `${s.min.toFixed(2)}-${s.max.toFixed(2)}` : "");
+const kb = (bytes) => `${(bytes / 1024).toFixed(0)} KB`;
+
+const lines = [];
+const p = (line = "") => lines.push(line);
+p(`## mlink benchmark (${machine.date})`);
+p();
+p(`${machine.nproc} cores, ${machine.cpu_model}; workerd ${machine.workerd}; ${machine.wrk}.`);
+p(`wrk -t${params.threads} -c${params.connections} -d${params.seconds}s, ${params.rounds} rounds, variants alternated; medians (min-max across rounds).`);
+p(`Machine load (load average 1/5/15 min, CPU pressure avg10/avg60) before: ${machine.load_before}; after: ${machine.load_after}.`);
+p();
+p("### GET /mlink/<token>");
+p();
+p("| variant | requests/s | p50 ms | p99 ms | server CPU µs/request | errors |");
+p("|---|---|---|---|---|---|");
+const label = {
+  mlink: "mlink (the bundle)",
+  kv302: "kv302: JS, link read from KV per click",
+  const302: "const302: JS, constant 302",
+  do_write: "do_write: one SQLite DO insert",
+};
+for (const [v, s] of Object.entries(results.redirect.variants)) {
+  p(`| ${label[v]} | ${n0(s.rps)} (${range0(s.rps)}) | ${f2(s.p50_ms)} (${range2(s.p50_ms)}) | ${f2(s.p99_ms)} | ${n0(s.cpu_us_per_request)} (${range0(s.cpu_us_per_request)}) | ${s.errors} |`);
+}
+p();
+p("| ratio (per round) | requests/s | min-max | CPU per request | min-max |");
+p("|---|---|---|---|---|");
+for (const [name, s] of Object.entries(results.redirect.ratios)) {
+  p(`| ${name.replace("_over_", " / ")} | ${f2(s.rps)} | ${range2(s.rps)} | ${f2(s.cpu_per_request)} | ${range2(s.cpu_per_request)} |`);
+}
+p();
+p("### Telegram `/start` merge webhook (a new client and link per request)");
+p();
+p("| variant | requests/s | p50 ms | p99 ms | server CPU µs/request | errors |");
+p("|---|---|---|---|---|---|");
+for (const [v, s] of Object.entries(results.merge.variants)) {
+  const name = v === "mlink" ? "mlink merges (CPU: outbox deliveries included)" : label[v];
+  p(`| ${name} | ${n0(s.rps)} (${range0(s.rps)}) | ${f2(s.p50_ms)} (${range2(s.p50_ms)}) | ${f2(s.p99_ms)} | ${n0(s.cpu_us_per_request)} (${range0(s.cpu_us_per_request)}) | ${s.errors} |`);
+}
+p();
+const mr = results.merge.ratios.mlink_over_do_write;
+p(`mlink / do_write (per round): requests/s ${f2(mr.rps)} (${range2(mr.rps)}), CPU per request ${f2(mr.cpu_per_request)} (${range2(mr.cpu_per_request)}).`);
+const ver = results.merge.verified;
+if (ver) {
+  p(
+    `Checked after the run: ${ver.merged} of ${ver.sampled} sampled clients (of ${ver.used.toLocaleString("en-US")} whose link was posted) have their bot B dialog merged in.`,
+  );
+}
+const funnelTotal = results.merge.funnel?.total;
+if (funnelTotal) {
+  p(`Funnel (stats API): ${JSON.stringify(funnelTotal)}.`);
+}
+p();
+p("### Size and start");
+p();
+const size = results.size;
+const inst = results.instantiate_node;
+const cold = results.cold_start_ms;
+p("| what | value |");
+p("|---|---|");
+if (size) {
+  p(`| wasm (build/index_bg.wasm as bundled), raw / gzip -9 | ${kb(size.wasm_raw)} / ${kb(size.wasm_gzip)} |`);
+  p(`| bundled JS entry (${size.entry}), raw / gzip -9 | ${kb(size.entry_raw)} / ${kb(size.entry_gzip)} |`);
+}
+if (inst) {
+  for (const mode of ["lazy", "eager"]) {
+    const m = inst[mode];
+    p(`| wasm compile + instantiate, Node ${inst.node}, ${mode === "lazy" ? "V8 default (lazy)" : "all functions up front"} (median of ${inst.runs} processes) | ${f2(m.compile_ms)} + ${f2(m.instantiate_ms)} ms |`);
+  }
+}
+if (cold.mlink) {
+  p(`| workerd cold start to first 200, mlink \`/health\` (median of ${cold.mlink.runs}) | ${f2(cold.mlink)} ms (${range2(cold.mlink)}) |`);
+}
+if (cold.const302) {
+  p(`| workerd cold start to first 302, const302 (median of ${cold.const302.runs}) | ${f2(cold.const302)} ms (${range2(cold.const302)}) |`);
+}
+p();
+p("p99 on a small shared machine is dominated by the machine's own stalls: compare p50 and throughput, and ratios measured in the same run.");
+
+const md = lines.join("\n") + "\n";
+writeFileSync(join(out, "results.md"), md);
+process.stdout.write(md);
