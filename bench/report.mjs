@@ -127,7 +127,8 @@ const n0 = (s) => (s ? Math.round(s.median).toLocaleString("en-US") : "-");
 const f2 = (s) => (s ? s.median.toFixed(2) : "-");
 const range0 = (s) => (s ? `${Math.round(s.min).toLocaleString("en-US")}-${Math.round(s.max).toLocaleString("en-US")}` : "");
 const range2 = (s) => (s ? `${s.min.toFixed(2)}-${s.max.toFixed(2)}` : "");
-const kb = (bytes) => `${(bytes / 1024).toFixed(0)} KB`;
+// KB of 1000 bytes, as the project README counts them.
+const kb = (bytes) => `${(bytes / 1000).toFixed(0)} KB`;
 
 const lines = [];
 const p = (line = "") => lines.push(line);

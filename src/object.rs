@@ -10,6 +10,7 @@ use mlink_core::domain::{Group, ProjectName};
 use mlink_core::http::{self, path_and_query, Headers as _};
 use mlink_core::messengers::PublicBot;
 use mlink_core::service::delivery::{self, Attempt};
+use mlink_core::service::dispatch::{self, CallInput};
 use mlink_core::service::routes::{ProjectCall, Route};
 use mlink_core::service::{owner, webhook, ApiError, Config, Reply};
 use mlink_core::store::{OutboxKind, Store};
@@ -129,10 +130,19 @@ impl ProjectObject {
                 let record = owner::authorize(store, headers.get("authorization").as_deref())?;
                 let query = query_pairs(&req);
                 let reply = match call {
-                    ProjectCall::GetProject => owner::get_project(store, &record)?,
-                    ProjectCall::ListDeliveries => owner::list_deliveries(store, &query)?,
-                    ProjectCall::Stats => owner::stats(store, &query, now)?,
-                    other => self.project_call(&project, other, &body, now).await?,
+                    ProjectCall::PutBot(group) => {
+                        self.connect_bot(&project, &group, &body, now).await?
+                    }
+                    other => {
+                        let if_match = headers.get("if-match");
+                        let input = CallInput {
+                            query: &query,
+                            if_match: if_match.as_deref(),
+                            body: &body,
+                            now,
+                        };
+                        dispatch::project_call(store, &self.config()?, &record, other, &input)?
+                    }
                 };
                 respond::reply(&reply)
             }
@@ -162,31 +172,6 @@ impl ProjectObject {
         };
         self.schedule().await?;
         response.map_err(js)
-    }
-
-    async fn project_call(
-        &self,
-        project: &ProjectName,
-        call: ProjectCall,
-        body: &[u8],
-        now: i64,
-    ) -> Result<Reply, ApiError> {
-        let store = self.store()?;
-        let config = self.config()?;
-        match call {
-            ProjectCall::PutBot(group) => self.connect_bot(project, &group, body, now).await,
-            ProjectCall::ListBots => owner::list_bots(store, &config, project),
-            ProjectCall::CreateMergeLink(client) => {
-                owner::create_merge_link(store, &config, project, client, body, now)
-            }
-            ProjectCall::GetClient(client) => owner::get_client(store, client),
-            ProjectCall::GetContact(group, user) => owner::get_contact(store, &group, &user),
-            ProjectCall::Unmerge(group, user) => owner::unmerge(store, &group, &user, now),
-            ProjectCall::ResendDelivery(id) => owner::resend_delivery(store, id, now),
-            ProjectCall::GetProject | ProjectCall::ListDeliveries | ProjectCall::Stats => {
-                Err(ApiError::Internal("answered by serve()".into()))
-            }
-        }
     }
 
     /// Validates, registers the webhook with the messenger, and only then saves the bot and

@@ -10,7 +10,11 @@ pub fn json(status: u16, body: &serde_json::Value) -> Result<Response> {
 }
 
 pub fn reply(reply: &Reply) -> Result<Response> {
-    json(reply.status, &reply.body)
+    let mut response = json(reply.status, &reply.body)?;
+    for (name, value) in &reply.headers {
+        response.headers_mut().set(name, value)?;
+    }
+    Ok(response)
 }
 
 /// The error's JSON body; internal details go to the log only.
@@ -18,11 +22,5 @@ pub fn error(e: &ApiError) -> Result<Response> {
     if let ApiError::Internal(detail) = e {
         worker::console_error!("internal error: {detail}");
     }
-    let mut response = reply(&e.reply())?;
-    if let ApiError::RateLimited(wait_s) = e {
-        response
-            .headers_mut()
-            .set("retry-after", &wait_s.to_string())?;
-    }
-    Ok(response)
+    reply(&e.reply())
 }

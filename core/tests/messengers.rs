@@ -1038,11 +1038,14 @@ fn a_card_spans_telegram_and_whatsapp_until_the_whatsapp_dialog_is_unmerged() {
             {
                 "messenger": "telegram", "client_type": 1, "group": "A", "user_id": "111",
                 "name": "User111", "linked_at": rfc3339(T0), "last_message_at": rfc3339(T0),
+                "window": {"free_form": true, "until": null, "rule": "none"},
             },
             {
                 "messenger": "whatsapp", "client_type": 6, "group": "W", "user_id": WA_ANN,
                 "name": format!("User{WA_ANN}"), "linked_at": rfc3339(T0 + 1000),
                 "last_message_at": rfc3339(T0 + 3000),
+                // card() reads the card at T0: the window is open until a day after the code.
+                "window": {"free_form": true, "until": rfc3339(T0 + 3000 + 24 * 3600 * 1000), "rule": "24h"},
             },
         ])
     );

@@ -38,6 +38,11 @@ pub enum EventData {
         previous_client_id: i64,
         contact: ContactRef,
     },
+    Merged {
+        client_id: i64,
+        merged_client_id: i64,
+        contacts: Vec<ContactRef>,
+    },
 }
 
 /// `{"type", "timestamp", "data"}`: the envelope the spec recommends.

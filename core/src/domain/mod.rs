@@ -8,6 +8,7 @@ pub mod ids;
 pub mod secrets;
 pub mod time;
 pub mod token;
+pub mod window;
 
 pub use client_type::ClientType;
 pub use ids::{ClientId, Group, ProjectName, UserId};

@@ -79,12 +79,21 @@ fn parse_item(item: &str) -> Option<(String, u16)> {
     Some((primary, weight))
 }
 
+/// A q-value as RFC 9110 writes it (`0`, `1`, `0.8`, `1.000`, at most three decimals), in
+/// thousandths. Read by hand: a float parser would add kilobytes to the wasm module.
 fn parse_weight(value: &str) -> Option<u16> {
-    let q: f32 = value.parse().ok()?;
-    // Also refuses NaN and infinities, which `parse` accepts.
-    (0.0..=1.0)
-        .contains(&q)
-        .then(|| (q * 1000.0).round() as u16)
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if !matches!(whole, "0" | "1") || fraction.len() > 3 || !digits(fraction) {
+        return None;
+    }
+    let thousandths: u16 = format!("{fraction:0<3}").parse().ok()?;
+    let weight = if whole == "1" {
+        1000 + thousandths
+    } else {
+        thousandths
+    };
+    (weight <= 1000).then_some(weight)
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! ([`webhook`]), and delivery of the outbox ([`delivery`]). The worker glue parses the route
 //! ([`routes`]), supplies the store, the clock and the network, and turns [`Reply`] into HTTP.
 
+pub mod clients;
 pub mod delivery;
+pub mod dispatch;
 pub mod owner;
 pub mod redirect;
 pub mod routes;
@@ -43,15 +45,29 @@ pub const DEFAULT_LINK_TTL_S: i64 = 7 * 24 * 3600;
 pub struct Reply {
     pub status: u16,
     pub body: serde_json::Value,
+    /// Headers beyond the JSON content type (`ETag`, `Retry-After`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
     pub fn ok(body: serde_json::Value) -> Self {
-        Reply { status: 200, body }
+        Reply {
+            status: 200,
+            body,
+            headers: vec![],
+        }
     }
 
     pub fn created(body: serde_json::Value) -> Self {
-        Reply { status: 201, body }
+        Reply {
+            status: 201,
+            ..Reply::ok(body)
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
     }
 }
 
@@ -64,6 +80,12 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
+    #[error("{message}")]
+    Precondition {
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
     #[error("{0}")]
@@ -100,6 +122,7 @@ impl ApiError {
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized => 401,
             ApiError::Forbidden(_) => 403,
+            ApiError::Precondition { status, .. } => *status,
             ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::TooLarge(_) => 413,
@@ -121,15 +144,20 @@ impl ApiError {
             ApiError::Internal(_) => "internal",
             ApiError::NotFound { code, .. }
             | ApiError::Unprocessable { code, .. }
+            | ApiError::Precondition { code, .. }
             | ApiError::Upstream { code, .. } => code,
         }
     }
 
     /// `{"error": {"code", "message"}}`; internal details stay out of it (the glue logs them).
     pub fn reply(&self) -> Reply {
-        Reply {
+        let reply = Reply {
             status: self.status(),
-            body: json!({"error": {"code": self.code(), "message": self.to_string()}}),
+            ..Reply::ok(json!({"error": {"code": self.code(), "message": self.to_string()}}))
+        };
+        match self {
+            ApiError::RateLimited(wait_s) => reply.with_header("retry-after", wait_s.to_string()),
+            _ => reply,
         }
     }
 }

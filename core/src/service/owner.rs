@@ -8,6 +8,7 @@ use crate::domain::secrets::{
 };
 use crate::domain::time::{rfc3339, Millis};
 use crate::domain::token::{LinkId, LinkToken};
+use crate::domain::window::Window;
 use crate::domain::{ClientId, ClientType, Group, ProjectName, UserId};
 use crate::http::OutboundRequest;
 use crate::messengers::{Bot, BotConfig, PublicBot};
@@ -257,15 +258,13 @@ fn bot_json(bot: &Bot, webhook_url: &str, connected_at: Millis) -> Value {
         "webhook_url": webhook_url,
         "connected_at": rfc3339(connected_at),
     });
-    if let (Value::Object(target), Ok(Value::Object(public))) =
-        (&mut body, serde_json::to_value(bot.config.public()))
-    {
-        public
-            .into_iter()
-            .filter(|(k, _)| k != "messenger")
-            .for_each(|(k, v)| {
-                target.insert(k, v);
-            });
+    // The public fields (username, page, ...) sit beside the common ones.
+    let public = serde_json::to_value(bot.config.public()).unwrap_or_default();
+    let fields = public.as_object().and_then(|tagged| tagged.values().next());
+    if let (Value::Object(target), Some(Value::Object(fields))) = (&mut body, fields) {
+        for (k, v) in fields {
+            target.insert(k.clone(), v.clone());
+        }
     }
     body
 }
@@ -299,21 +298,14 @@ fn client_type(code: i64) -> Result<ClientType, ApiError> {
         .map_err(|e| ApiError::unprocessable("invalid_client_type", e.to_string()))
 }
 
-/// Salebot passes bot ids as numbers or strings.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum GroupField {
-    Text(String),
-    Number(i64),
-}
-
 #[derive(Deserialize)]
 struct MergeLinkRequest {
     client_type: i64,
     #[serde(default)]
     tag: Option<String>,
+    /// Salebot passes bot ids as numbers or strings.
     #[serde(default)]
-    group: Option<GroupField>,
+    group: Option<Value>,
 }
 
 /// `POST .../clients/{id}/merge-links`: the seed's `get_merge_link(client_type, tag, group)`.
@@ -335,9 +327,14 @@ pub fn create_merge_link<S: Sql>(
         ));
     }
     let group = match request.group {
-        None => None,
-        Some(GroupField::Text(s)) => Some(s),
-        Some(GroupField::Number(n)) => Some(n.to_string()),
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) if n.is_i64() => Some(n.to_string()),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "group is a bot id: a string or an integer".into(),
+            ))
+        }
     };
     store.transaction(|s| {
         if let Err(wait_ms) = s.take_rate("merge_links", config.link_rate_per_minute, 60_000, now)? {
@@ -414,6 +411,7 @@ fn new_link<S: Sql>(
             let code = unused_code(s, &bot.group)?;
             s.retire_codes_of(card, now)?;
             s.set_variable(card, CODE_VARIABLE, &code)?;
+            s.bump_variables(card)?;
             Some(code)
         }
         _ => None,
@@ -457,12 +455,16 @@ fn not_connected(client_type: ClientType, group: Option<&str>) -> ApiError {
     ApiError::unprocessable("messenger_not_connected", message)
 }
 
-/// The client card: dialogs, variables, history.
-pub fn card_json<S: Sql>(store: &Store<S>, id: ClientId) -> Result<Value, ApiError> {
+/// The client card: dialogs (with their messaging windows at `now`), variables, history.
+pub fn card_json<S: Sql>(store: &Store<S>, id: ClientId, now: Millis) -> Result<Value, ApiError> {
     let card = store
         .client(id)?
         .ok_or_else(|| ApiError::not_found("client_not_found", format!("no client {id}")))?;
-    let contacts: Vec<Value> = store.contacts_of(id)?.iter().map(contact_json).collect();
+    let contacts: Vec<Value> = store
+        .contacts_of(id)?
+        .iter()
+        .map(|c| contact_json(c, now))
+        .collect();
     let history: Vec<Value> = store
         .history_of(id)?
         .into_iter()
@@ -479,8 +481,9 @@ pub fn card_json<S: Sql>(store: &Store<S>, id: ClientId) -> Result<Value, ApiErr
     }))
 }
 
-fn contact_json(c: &Contact) -> Value {
+pub fn contact_json(c: &Contact, now: Millis) -> Value {
     json!({
+        "window": Window::of(c.client_type, c.last_inbound_at, now).to_json(),
         "messenger": c.client_type.name(),
         "client_type": c.client_type.code(),
         "group": c.group,
@@ -491,11 +494,11 @@ fn contact_json(c: &Contact) -> Value {
     })
 }
 
-pub fn get_client<S: Sql>(store: &Store<S>, id: ClientId) -> Result<Reply, ApiError> {
-    Ok(Reply::ok(card_json(store, id)?))
+pub fn get_client<S: Sql>(store: &Store<S>, id: ClientId, now: Millis) -> Result<Reply, ApiError> {
+    Ok(Reply::ok(card_json(store, id, now)?))
 }
 
-fn find_contact<S: Sql>(
+pub fn find_contact<S: Sql>(
     store: &Store<S>,
     group: &Group,
     user: &UserId,
@@ -512,9 +515,10 @@ pub fn get_contact<S: Sql>(
     store: &Store<S>,
     group: &Group,
     user: &UserId,
+    now: Millis,
 ) -> Result<Reply, ApiError> {
     let contact = find_contact(store, group, user)?;
-    Ok(Reply::ok(card_json(store, contact.client_id)?))
+    Ok(Reply::ok(card_json(store, contact.client_id, now)?))
 }
 
 /// `unmerge_client()`: the dialog leaves the card it shares; an `unmerged` callback reports it.

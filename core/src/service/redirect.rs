@@ -74,7 +74,8 @@ impl Click {
 /// Per-isolate memory of the redirect: bots (with a time to live, so a reconnected bot is seen
 /// within a minute) and links this isolate saw being used.
 pub struct EdgeMemory {
-    bots: HashMap<(ProjectName, Group), (Option<PublicBot>, Millis)>,
+    /// Keyed by project, then bot, so a click looks up borrowed names without allocating.
+    bots: HashMap<ProjectName, HashMap<Group, (Option<PublicBot>, Millis)>>,
     used: HashSet<[u8; 16]>,
     opened: HashSet<[u8; 16]>,
     bot_ttl_ms: Millis,
@@ -101,7 +102,9 @@ impl EdgeMemory {
         now: Millis,
     ) {
         self.bots
-            .insert((project, group), (bot, now + self.bot_ttl_ms));
+            .entry(project)
+            .or_default()
+            .insert(group, (bot, now + self.bot_ttl_ms));
     }
 
     pub fn learn_used(&mut self, link: LinkId) {
@@ -144,18 +147,22 @@ impl EdgeMemory {
     }
 
     fn decide_link(&self, link: &LinkToken, now: Millis, device: Device) -> Decision {
-        let link = link.clone();
         if self.used.contains(&link.link_id.0) {
             return Decision::Page(Problem::Used);
         }
-        match self.bots.get(&(link.project.clone(), link.group.clone())) {
-            Some((_, expires)) if *expires <= now => Decision::LookUpBot(link.project, link.group),
+        let look_up = || Decision::LookUpBot(link.project.clone(), link.group.clone());
+        let known = self
+            .bots
+            .get(&link.project)
+            .and_then(|bots| bots.get(&link.group));
+        match known {
+            Some((_, expires)) if *expires <= now => look_up(),
             Some((Some(bot), _)) if bot.client_type() == link.client_type => {
                 let deep_link = bot.deep_link(&link.link_id.to_payload(), link.code.as_deref());
-                route(link.client_type, deep_link, link.code, device)
+                route(link.client_type, deep_link, link.code.clone(), device)
             }
             Some(_) => Decision::Page(Problem::Unknown),
-            None => Decision::LookUpBot(link.project, link.group),
+            None => look_up(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! Durable Object (to run it), so both agree.
 
 use super::ApiError;
-use crate::domain::{ClientId, Group, ProjectName, UserId};
+use crate::domain::{ClientId, ClientType, Group, ProjectName, UserId};
 use percent_encoding::percent_decode_str;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,14 @@ pub enum ProjectCall {
     PutBot(Group),
     ListBots,
     CreateMergeLink(ClientId),
+    ChangedClients,
+    MergeClient(ClientId),
+    MainId(ClientId),
+    Dialogs(ClientId),
+    Reachable(ClientId),
+    GetVariables(ClientId),
+    PutVariables(ClientId),
+    PlatformLookup(ClientType, UserId),
     GetClient(ClientId),
     GetContact(Group, UserId),
     Unmerge(Group, UserId),
@@ -74,21 +82,29 @@ impl Route {
 }
 
 fn project_call(method: &str, rest: &[&str]) -> Result<ProjectCall, ApiError> {
-    let call = match rest {
-        ["bots"] => (["GET"], ProjectCall::ListBots),
-        ["deliveries"] => (["GET"], ProjectCall::ListDeliveries),
-        ["stats"] => (["GET"], ProjectCall::Stats),
-        ["deliveries", id, "resend"] => (["POST"], ProjectCall::ResendDelivery(delivery_id(id)?)),
-        ["bots", group] => (["PUT"], ProjectCall::PutBot(group_id(group)?)),
-        ["clients", id] => (["GET"], ProjectCall::GetClient(client_id(id)?)),
-        ["clients", id, "merge-links"] => (["POST"], ProjectCall::CreateMergeLink(client_id(id)?)),
-        ["contacts", group, user] => (
-            ["GET"],
-            ProjectCall::GetContact(group_id(group)?, user_id(user)?),
-        ),
-        ["contacts", group, user, "unmerge"] => (
-            ["POST"],
-            ProjectCall::Unmerge(group_id(group)?, user_id(user)?),
+    use ProjectCall::*;
+    let (allowed, call): (&[&str], ProjectCall) = match rest {
+        ["bots"] => (&["GET"], ListBots),
+        ["bots", group] => (&["PUT"], PutBot(group_id(group)?)),
+        ["deliveries"] => (&["GET"], ListDeliveries),
+        ["deliveries", id, "resend"] => (&["POST"], ResendDelivery(delivery_id(id)?)),
+        ["stats"] => (&["GET"], Stats),
+        ["clients"] => (&["GET"], ChangedClients),
+        ["clients", id] => (&["GET"], GetClient(client_id(id)?)),
+        ["clients", id, "merge-links"] => (&["POST"], CreateMergeLink(client_id(id)?)),
+        ["clients", id, "merge"] => (&["POST"], MergeClient(client_id(id)?)),
+        ["clients", id, "main"] => (&["GET"], MainId(client_id(id)?)),
+        ["clients", id, "dialogs"] => (&["GET"], Dialogs(client_id(id)?)),
+        ["clients", id, "reachable"] => (&["GET"], Reachable(client_id(id)?)),
+        ["clients", id, "variables"] if method == "PUT" => (&["PUT"], PutVariables(client_id(id)?)),
+        ["clients", id, "variables"] => (&["GET", "PUT"], GetVariables(client_id(id)?)),
+        ["contacts", group, user] => (&["GET"], GetContact(group_id(group)?, user_id(user)?)),
+        ["contacts", group, user, "unmerge"] => {
+            (&["POST"], Unmerge(group_id(group)?, user_id(user)?))
+        }
+        ["platform-ids", client_type, platform_id] => (
+            &["GET"],
+            PlatformLookup(messenger(client_type)?, user_id(platform_id)?),
         ),
         _ => {
             return Err(ApiError::not_found(
@@ -97,7 +113,14 @@ fn project_call(method: &str, rest: &[&str]) -> Result<ProjectCall, ApiError> {
             ))
         }
     };
-    expect(method, &call.0, call.1)
+    expect(method, allowed, call)
+}
+
+fn messenger(s: &str) -> Result<ClientType, ApiError> {
+    s.parse::<i64>()
+        .ok()
+        .and_then(|code| ClientType::from_code(code).ok())
+        .ok_or_else(|| ApiError::BadRequest("client_type is 1, 2, 3, 6 or 10".into()))
 }
 
 fn expect<T>(method: &str, allowed: &[&str], value: T) -> Result<T, ApiError> {

@@ -193,7 +193,8 @@ impl<S: Sql> Store<S> {
                 contact.user_id.as_str().into(),
             ],
         )?;
-        Ok(())
+        // The dialog's window moved: a change for the sync feed.
+        self.touch_client(contact.client_id, now)
     }
 
     pub fn variables_of(&self, id: ClientId) -> Result<BTreeMap<String, String>, StoreError> {
@@ -215,6 +216,78 @@ impl<S: Sql> Store<S> {
         Ok(())
     }
 
+    pub fn delete_variable(&self, id: ClientId, name: &str) -> Result<(), StoreError> {
+        self.exec(
+            "DELETE FROM variables WHERE client_id = ? AND name = ?",
+            &[id.0.into(), name.into()],
+        )?;
+        Ok(())
+    }
+
+    /// The version of a card's variables; every change makes a new one (for `If-Match`).
+    pub fn variables_version(&self, id: ClientId) -> Result<i64, StoreError> {
+        Ok(self
+            .first(
+                "SELECT vars_version FROM clients WHERE id = ?",
+                &[id.0.into()],
+            )?
+            .map(|row| row.int(0))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// Marks a change of the card's variables (once per change, however many it touched).
+    pub fn bump_variables(&self, id: ClientId) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE clients SET vars_version = vars_version + 1 WHERE id = ?",
+            &[id.0.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Cards in order of their last change, after the position `(updated_at, id)`.
+    pub fn changed_since(
+        &self,
+        after: Option<(Millis, i64)>,
+        limit: i64,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        let (at, id) = after.unwrap_or((i64::MIN, i64::MIN));
+        self.exec(
+            "SELECT id, created_at, updated_at, merged_into FROM clients
+             WHERE updated_at > ? OR (updated_at = ? AND id > ?)
+             ORDER BY updated_at, id LIMIT ?",
+            &[at.into(), at.into(), id.into(), limit.into()],
+        )?
+        .iter()
+        .map(|row| {
+            Ok(ClientRecord {
+                id: ClientId(row.int(0)?),
+                created_at: row.int(1)?,
+                updated_at: row.int(2)?,
+                merged_into: row.opt_int(3)?.map(ClientId),
+            })
+        })
+        .collect()
+    }
+
+    /// Dialogs of one messenger user, across the project's bots of that messenger.
+    pub fn contacts_by_platform_id(
+        &self,
+        client_type: ClientType,
+        user: &UserId,
+    ) -> Result<Vec<Contact>, StoreError> {
+        self.exec(
+            &format!(
+                "SELECT {CONTACT_COLUMNS} FROM contacts WHERE client_type = ? AND user_id = ?
+                 ORDER BY linked_at, grp"
+            ),
+            &[client_type.code().into(), user.as_str().into()],
+        )?
+        .iter()
+        .map(contact_from_row)
+        .collect()
+    }
+
     pub fn record(
         &self,
         id: ClientId,
@@ -231,7 +304,8 @@ impl<S: Sql> Store<S> {
                 detail.to_string().into(),
             ],
         )?;
-        Ok(())
+        // Anything worth a history entry is a change the sync feed should show.
+        self.touch_client(id, now)
     }
 
     pub fn history_of(&self, id: ClientId) -> Result<Vec<HistoryEntry>, StoreError> {
@@ -274,6 +348,7 @@ impl<S: Sql> Store<S> {
              SELECT ?, name, value FROM variables WHERE client_id = ?",
             &[target.0.into(), source.0.into()],
         )?;
+        self.bump_variables(target)?;
         self.exec(
             "UPDATE clients SET merged_into = ?, updated_at = ? WHERE id = ?",
             &[target.0.into(), now.into(), source.0.into()],

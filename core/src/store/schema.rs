@@ -30,7 +30,10 @@ const V1: &[&str] = &[
         id INTEGER PRIMARY KEY,
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL,
-        merged_into INTEGER)",
+        merged_into INTEGER,
+        vars_version INTEGER NOT NULL DEFAULT 0)",
+    // The sync feed reads cards in order of change.
+    "CREATE INDEX IF NOT EXISTS clients_by_change ON clients (updated_at, id)",
     // Dialogs: one messenger user in one bot. `home_client_id` is the card the dialog was born
     // in, where an unmerge takes it back.
     "CREATE TABLE IF NOT EXISTS contacts (

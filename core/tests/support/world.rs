@@ -433,7 +433,7 @@ impl World {
     }
 
     pub fn card(&self, id: ClientId) -> Value {
-        owner::card_json(&self.store, id).unwrap()
+        owner::card_json(&self.store, id, T0).unwrap()
     }
 
     /// `(group, user_id)` of a card's dialogs, in the card's order.
