@@ -14,7 +14,7 @@ use mlink_core::service::dispatch::{self, CallInput};
 use mlink_core::service::routes::{ProjectCall, Route};
 use mlink_core::service::{owner, webhook, ApiError, Config, Reply};
 use mlink_core::store::{OutboxKind, Store};
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use worker::{
     durable_object, Date, DurableObject, Env, Request, Response, Result, ScheduledTime, State, Stub,
 };
@@ -56,6 +56,9 @@ pub struct ProjectObject {
     state: State,
     env: Env,
     store: OnceCell<Store<DoSql>>,
+    /// The alarm this instance set and that has not run yet: most requests then need no
+    /// storage round trip to know the outbox will be looked at in time.
+    alarm_at: Cell<Option<i64>>,
 }
 
 impl DurableObject for ProjectObject {
@@ -64,6 +67,7 @@ impl DurableObject for ProjectObject {
             state,
             env,
             store: OnceCell::new(),
+            alarm_at: Cell::new(None),
         }
     }
 
@@ -75,6 +79,7 @@ impl DurableObject for ProjectObject {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        self.alarm_at.set(None);
         if let Err(e) = self.deliver().await {
             worker::console_error!("outbox delivery: {e}");
         }
@@ -213,15 +218,21 @@ impl ProjectObject {
         let Some(due) = delivery::next_wakeup(self.store()?)? else {
             return Ok(());
         };
+        if self.alarm_at.get().is_some_and(|at| at <= due) {
+            return Ok(());
+        }
         let storage = self.state.storage();
         let current = storage.get_alarm().await.map_err(js)?;
-        if current.is_none_or(|at| at > due) {
+        if let Some(at) = current.filter(|at| *at <= due) {
+            self.alarm_at.set(Some(at));
+        } else {
             // An i64 would be an offset from now; `due` is a point in time.
             let at = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(due as f64));
             storage
                 .set_alarm(ScheduledTime::new(at))
                 .await
                 .map_err(js)?;
+            self.alarm_at.set(Some(due));
         }
         Ok(())
     }
