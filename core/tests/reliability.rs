@@ -168,6 +168,17 @@ fn the_funnel_counts_created_opened_and_completed_links_per_messenger() {
     let later = [("from".to_string(), "2030-01-01T00:00:00Z".to_string())];
     let empty = owner::stats(&w.store, &later, T0 + 10).unwrap_err();
     assert_eq!(empty.status(), 400, "from after to");
-    let junk = [("to".to_string(), "yesterday".to_string())];
-    assert_eq!(owner::stats(&w.store, &junk, T0).unwrap_err().status(), 400);
+    for junk in [
+        "yesterday",
+        "99999999999999",
+        "-8334601228800",
+        "10000-01-01T00:00:00Z",
+    ] {
+        let query = [("to".to_string(), junk.to_string())];
+        assert_eq!(
+            owner::stats(&w.store, &query, T0).unwrap_err().status(),
+            400,
+            "{junk}"
+        );
+    }
 }

@@ -88,7 +88,8 @@ pub enum ApiError {
     },
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
-    #[error("{0}")]
+    /// Carries the methods the path takes (the `Allow` header).
+    #[error("this path takes {0}")]
     MethodNotAllowed(String),
     #[error("the body is larger than {0} bytes")]
     TooLarge(usize),
@@ -157,6 +158,7 @@ impl ApiError {
         };
         match self {
             ApiError::RateLimited(wait_s) => reply.with_header("retry-after", wait_s.to_string()),
+            ApiError::MethodNotAllowed(allow) => reply.with_header("allow", allow.clone()),
             _ => reply,
         }
     }

@@ -651,14 +651,18 @@ fn funnel_json(row: FunnelRow) -> Value {
     })
 }
 
-/// RFC 3339 or unix seconds.
+/// RFC 3339 or unix seconds, between 1970 and 9999 (what RFC 3339 can write back).
 fn parse_instant(s: &str) -> Result<Millis, ApiError> {
-    if let Ok(seconds) = s.parse::<i64>() {
-        return seconds
-            .checked_mul(1000)
-            .ok_or_else(|| ApiError::BadRequest("time out of range".into()));
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.timestamp_millis())
-        .map_err(|_| ApiError::BadRequest(format!("`{s}` is not an RFC 3339 time or unix seconds")))
+    const LAST_MS: Millis = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+    let ms = match s.parse::<i64>() {
+        Ok(seconds) => seconds.checked_mul(1000),
+        Err(_) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_millis())
+            .ok(),
+    };
+    ms.filter(|ms| (0..=LAST_MS).contains(ms)).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "`{s}` is not an RFC 3339 time or unix seconds between 1970 and 9999"
+        ))
+    })
 }

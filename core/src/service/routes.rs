@@ -54,7 +54,7 @@ impl Route {
     pub fn parse(method: &str, path: &str) -> Result<Route, ApiError> {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match segments.as_slice() {
-            ["health"] => Ok(Route::Health),
+            ["health"] => expect(method, &["GET", "HEAD"], Route::Health),
             ["mlink", token] => expect(method, &["GET", "HEAD"], Route::Mlink(token.to_string())),
             ["webhooks", project, group] => expect(
                 method,
@@ -127,10 +127,8 @@ fn expect<T>(method: &str, allowed: &[&str], value: T) -> Result<T, ApiError> {
     if allowed.contains(&method) {
         Ok(value)
     } else {
-        Err(ApiError::MethodNotAllowed(format!(
-            "use {} here",
-            allowed.join(" or ")
-        )))
+        // The value of the `Allow` header the 405 must carry.
+        Err(ApiError::MethodNotAllowed(allowed.join(", ")))
     }
 }
 
@@ -202,6 +200,16 @@ mod tests {
         );
         assert_eq!(Route::parse("GET", "/"), Ok(Route::Static));
         assert_eq!(Route::parse("GET", "/console"), Ok(Route::Static));
+    }
+
+    #[test]
+    fn a_405_names_the_allowed_methods() {
+        let refused = Route::parse("POST", "/health").unwrap_err();
+        assert_eq!(refused.status(), 405);
+        assert_eq!(
+            refused.reply().headers,
+            vec![("allow", "GET, HEAD".to_string())]
+        );
     }
 
     #[test]
