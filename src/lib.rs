@@ -16,6 +16,7 @@ mod respond;
 
 use mlink_core::http::path_and_query;
 use mlink_core::service::routes::Route;
+use mlink_core::service::{ApiError, MAX_BODY_BYTES};
 use worker::{event, Context, Env, Request, Response, Result};
 
 pub use object::ProjectObject;
@@ -32,6 +33,13 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Route::Health => respond::json(200, &serde_json::json!({"ok": true})),
         Route::Mlink(token) => edge::redirect(&token, &req, &env, &ctx).await,
         Route::Static => env.assets("ASSETS")?.fetch_request(req).await,
+        // Refused here, before the body is streamed to the object: an object answering without
+        // reading a large body breaks the stream, and the client would see a 500.
+        Route::Webhook(..) | Route::PutProject(_) | Route::Project(..)
+            if declared_length(&req) > MAX_BODY_BYTES =>
+        {
+            respond::error(&ApiError::TooLarge(MAX_BODY_BYTES))
+        }
         Route::Webhook(ref project, _) => {
             let response = object::stub(&env, project)?.fetch_with_request(req).await?;
             Ok(edge::remember_used_links(response))
@@ -40,4 +48,14 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             object::stub(&env, project)?.fetch_with_request(req).await
         }
     }
+}
+
+/// The body size the request declares (0 when it does not say).
+fn declared_length(req: &Request) -> usize {
+    req.headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }

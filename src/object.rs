@@ -12,15 +12,12 @@ use mlink_core::messengers::PublicBot;
 use mlink_core::service::delivery::{self, Attempt};
 use mlink_core::service::dispatch::{self, CallInput};
 use mlink_core::service::routes::{ProjectCall, Route};
-use mlink_core::service::{owner, webhook, ApiError, Config, Reply};
+use mlink_core::service::{owner, webhook, ApiError, Config, Reply, MAX_BODY_BYTES};
 use mlink_core::store::{OutboxKind, Store};
 use std::cell::{Cell, OnceCell};
 use worker::{
     durable_object, Date, DurableObject, Env, Request, Response, Result, ScheduledTime, State, Stub,
 };
-
-/// Largest body accepted; a Telegram update or an API call is a few KB.
-const MAX_BODY: usize = 256 * 1024;
 
 /// Internal route by which the edge asks for a bot's public data on a KV miss.
 const PUBLIC_BOT_PATH: &str = "/internal/public-bot/";
@@ -299,12 +296,12 @@ async fn read_body(
         .get("content-length")
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(0);
-    if declared > MAX_BODY {
-        return Err(ApiError::TooLarge(MAX_BODY));
+    if declared > MAX_BODY_BYTES {
+        return Err(ApiError::TooLarge(MAX_BODY_BYTES));
     }
     let body = req.bytes().await.map_err(js)?;
-    if body.len() > MAX_BODY {
-        return Err(ApiError::TooLarge(MAX_BODY));
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::TooLarge(MAX_BODY_BYTES));
     }
     Ok(body)
 }

@@ -40,6 +40,9 @@ pub const DEFAULT_LINK_RATE_PER_MINUTE: i64 = 600;
 
 pub const DEFAULT_LINK_TTL_S: i64 = 7 * 24 * 3600;
 
+/// Largest request body accepted; a messenger delivery or an API call is a few KB.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
 /// A JSON answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
