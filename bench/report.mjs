@@ -117,6 +117,7 @@ const results = {
   },
   size: readJson("sizes.json"),
   instantiate_node: readJson("instantiate.json"),
+  instantiate_edge_node: readJson("instantiate_edge.json"),
   cold_start_ms: { mlink: readJson("coldstart_mlink.json"), const302: readJson("coldstart_const302.json") },
 };
 writeFileSync(join(out, "results.json"), JSON.stringify(results, null, 2) + "\n");
@@ -188,13 +189,18 @@ const cold = results.cold_start_ms;
 p("| what | value |");
 p("|---|---|");
 if (size) {
-  p(`| wasm (build/index_bg.wasm as bundled), raw / gzip -9 | ${kb(size.wasm_raw)} / ${kb(size.wasm_gzip)} |`);
+  p(`| wasm, worker's module (build/index_bg.wasm as bundled), raw / gzip -9 | ${kb(size.wasm_raw)} / ${kb(size.wasm_gzip)} |`);
+  if (size.edge_wasm_raw !== undefined) {
+    p(`| wasm, edge module (build/edge/mlink_edge_bg.wasm as bundled), raw / gzip -9 | ${kb(size.edge_wasm_raw)} / ${kb(size.edge_wasm_gzip)} |`);
+    p(`| wasm, both modules, raw / gzip -9 | ${kb(size.wasm_raw + size.edge_wasm_raw)} / ${kb(size.wasm_gzip + size.edge_wasm_gzip)} |`);
+  }
   p(`| bundled JS entry (${size.entry}), raw / gzip -9 | ${kb(size.entry_raw)} / ${kb(size.entry_gzip)} |`);
 }
-if (inst) {
+for (const [which, timing] of [["worker's module", inst], ["edge module", results.instantiate_edge_node]]) {
+  if (!timing) continue;
   for (const mode of ["lazy", "eager"]) {
-    const m = inst[mode];
-    p(`| wasm compile + instantiate, Node ${inst.node}, ${mode === "lazy" ? "V8 default (lazy)" : "all functions up front"} (median of ${inst.runs} processes) | ${f2(m.compile_ms)} + ${f2(m.instantiate_ms)} ms |`);
+    const m = timing[mode];
+    p(`| ${which}: compile + instantiate, Node ${timing.node}, ${mode === "lazy" ? "V8 default (lazy)" : "all functions up front"} (median of ${timing.runs} processes) | ${f2(m.compile_ms)} + ${f2(m.instantiate_ms)} ms |`);
   }
 }
 if (cold.mlink) {

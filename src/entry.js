@@ -1,45 +1,166 @@
-// The worker's entry. A click on /mlink/<token> is answered by one synchronous call into Rust
-// (src/fast.rs), and the 302 is built here: that skips the worker crate's per-request
-// entrypoint object and its Request/Response conversions, which cost more than the click's
-// own work (see README, "Measured"). Everything else, and any click the fast path cannot
-// answer, goes to the Rust worker that worker-build generates.
+// The worker's entry. Two wasm modules sit behind it:
+// - the edge module (edge/, built into build/edge/): everything GET /mlink/<token> decides,
+//   synchronously, from the sealed token and this isolate's memory. Small and compiled for
+//   speed; it does no I/O, so this file carries out what its answers ask for (look a bot up,
+//   report a link's first open) and builds the Response;
+// - the worker's module (src/, built by worker-build into build/): the owner API, messenger
+//   webhooks, the Durable Object, static assets, and the rendering of link pages.
+// See README, "Architecture" and "Measured", for why the click's path is split out.
 import RustWorker, { ProjectObject } from "../build/index.js";
+import * as edge from "../build/edge/mlink_edge.js";
+import edgeModule from "../build/edge/mlink_edge_bg.wasm";
 
 export { ProjectObject };
 
+edge.initSync({ module: edgeModule });
+
 // worker-build 0.8.7 attaches extra #[wasm_bindgen] functions to the entrypoint's prototype.
 // That is an internal of the pinned versions: fail at load time, not on the first click.
-const fastRedirect = RustWorker.prototype.mlink_fast_redirect;
-if (typeof fastRedirect !== "function") {
-  throw new Error("build/index.js lacks mlink_fast_redirect: check the worker-build version");
+const { mlink_page: renderPage, mlink_page_headers: pageHeaders } = RustWorker.prototype;
+if (typeof renderPage !== "function" || typeof pageHeaders !== "function") {
+  throw new Error("build/index.js lacks mlink_page: check the worker-build version");
 }
+// "name: value" lines (mlink_core::pages::RESPONSE_HEADERS).
+const PAGE_HEADERS = pageHeaders()
+  .split("\n")
+  .filter((line) => line !== "")
+  .map((line) => [line.slice(0, line.indexOf(": ")), line.slice(line.indexOf(": ") + 2)]);
 
-const OPENED_PATH = "https://project.invalid/internal/opened/";
+// Must match mlink_core::service::edge::USED_LINKS_HEADER.
+const USED_LINKS_HEADER = "x-mlink-used-links";
 
-function found(location) {
-  return new Response(null, {
-    status: 302,
-    headers: { location, "cache-control": "no-store" },
-  });
-}
-
-// "R<location>", or "O<project> <link> <location>" when the project must hear of the open.
-function answer(result, env, ctx) {
-  if (result.charCodeAt(0) === 82 /* R */) return found(result.slice(1));
-  const [project, link, location] = result.slice(1).split(" ");
-  const stub = env.PROJECTS.get(env.PROJECTS.idFromName(project));
-  ctx.waitUntil(stub.fetch(OPENED_PATH + link).catch((e) => console.error("open not counted", e)));
-  return found(location);
-}
+let configured = "";
 
 export default {
   fetch(request, env, ctx) {
-    // After a panic the generated entry re-initialises the wasm module; until it has, the
-    // fast path must not touch it.
-    if (request.url.includes("/mlink/") && !globalThis.__worker_init_state?.criticalError) {
-      const result = fastRedirect(request.url, Date.now(), request.headers.get("user-agent"));
-      if (result !== "") return answer(result, env, ctx);
-    }
-    return new RustWorker(ctx, env).fetch(request);
+    const url = request.url;
+    return isClick(url, request.method)
+      ? click(url, request, env, ctx)
+      : worker(request, env, ctx);
   },
 };
+
+// GET or HEAD /mlink/...: the path, not a query string that happens to hold "/mlink/".
+function isClick(url, method) {
+  const path = url.indexOf("/", url.indexOf("//") + 2);
+  return url.startsWith("/mlink/", path) && (method === "GET" || method === "HEAD");
+}
+
+async function worker(request, env, ctx) {
+  const response = await new RustWorker(ctx, env).fetch(request);
+  const used = response.headers.get(USED_LINKS_HEADER);
+  if (used === null) return response;
+  // A webhook used up links: the edge shows their "used" page from now on. The header is ours;
+  // the messenger must not see it (and a Durable Object's response headers are immutable).
+  edgeCall(() => edge.learn_used(used));
+  const copy = new Response(response.body, response);
+  copy.headers.delete(USED_LINKS_HEADER);
+  return copy;
+}
+
+// Each read of request.url or a header costs a call into the runtime: the URL is read once,
+// the User-Agent only when the edge asks for it ("D": WhatsApp and Viber links).
+function click(url, request, env, ctx) {
+  const problem = configure(env);
+  if (problem) {
+    console.error(`internal error: ${problem}`);
+    return internalError();
+  }
+  const answer = decide(url, request);
+  if (answer.charCodeAt(0) === 66 /* B */) return clickAfterLookUp(url, request, env, ctx, answer);
+  return respond(answer, request, env, ctx);
+}
+
+function decide(url, request) {
+  const answer = edgeCall(() => edge.click(url, Date.now()));
+  if (answer !== "D") return answer;
+  const userAgent = request.headers.get("user-agent") ?? undefined;
+  return edgeCall(() => edge.click_with_agent(url, Date.now(), userAgent));
+}
+
+// "B<project> <group> <kv key> <object url>": the isolate does not know the link's bot (or
+// knew it too long ago). KV first; if KV has not caught up yet, the project's object.
+async function clickAfterLookUp(url, request, env, ctx, answer) {
+  const [project, group, kvKey, objectUrl] = answer.slice(1).split(" ");
+  let record;
+  try {
+    record = await env.EDGE.get(kvKey);
+    if (record === null) {
+      const response = await projectStub(env, project).fetch(objectUrl);
+      if (response.status !== 200 && response.status !== 404) {
+        throw new Error(`the project answered ${response.status}`);
+      }
+      record = response.status === 200 ? await response.text() : undefined;
+    }
+  } catch (e) {
+    console.error("could not look up a bot", e);
+    return respond(edgeCall(() => edge.unavailable()), request, env, ctx);
+  }
+  const problem = edgeCall(() => edge.learn_bot(project, group, record, Date.now()));
+  if (problem) console.error(`bad record for bot ${project}/${group}: ${problem}`);
+  const again = decide(url, request);
+  const decided = again.charCodeAt(0) === 66 ? edgeCall(() => edge.unavailable()) : again;
+  return respond(decided, request, env, ctx);
+}
+
+// An optional "O<project> <url>\n" line (report the link's first open here, after answering),
+// then "R<location>" or "P<status><page spec>".
+function respond(answer, request, env, ctx) {
+  if (answer.charCodeAt(0) === 79 /* O */) {
+    const newline = answer.indexOf("\n");
+    const [project, url] = answer.slice(1, newline).split(" ");
+    ctx.waitUntil(
+      projectStub(env, project)
+        .fetch(url)
+        .catch((e) => console.error("open not counted", e)),
+    );
+    answer = answer.slice(newline + 1);
+  }
+  if (answer.charCodeAt(0) === 82 /* R */) {
+    return new Response(null, {
+      status: 302,
+      headers: { location: answer.slice(1), "cache-control": "no-store" },
+    });
+  }
+  const status = Number(answer.slice(1, 4));
+  // After a panic in the worker's module, constructing its entrypoint re-initialises it (its
+  // generated Proxy does); the page's render call would otherwise find it terminated.
+  if (globalThis.__worker_init_state?.criticalError) new RustWorker(ctx, env);
+  const page = renderPage(answer.slice(4), request.headers.get("accept-language") ?? undefined);
+  return new Response(request.method === "HEAD" ? null : page, {
+    status,
+    headers: PAGE_HEADERS,
+  });
+}
+
+function projectStub(env, project) {
+  return env.PROJECTS.get(env.PROJECTS.idFromName(project));
+}
+
+function configure(env) {
+  if (configured === "done") return "";
+  const problem = edge.configure(env.LINK_SECRET ?? "", env.PUBLIC_BASE_URL ?? "");
+  if (problem === "") configured = "done";
+  return problem;
+}
+
+// A trap in the edge module (a Rust panic) leaves its state unusable: start it afresh, so the
+// next click works, and fail this one.
+function edgeCall(call) {
+  try {
+    return call();
+  } catch (e) {
+    console.error("the edge module failed; resetting it", e);
+    edge.__wbg_reset_state();
+    configured = "";
+    throw e;
+  }
+}
+
+// As the worker's module answers an internal error: the details go to the log only.
+function internalError() {
+  return Response.json(
+    { error: { code: "internal", message: "internal error" } },
+    { status: 500, headers: { "cache-control": "no-store" } },
+  );
+}

@@ -49,12 +49,6 @@ thread_local! {
     static CONFIG: OnceCell<Config> = const { OnceCell::new() };
 }
 
-/// Reads the settings if a request in this isolate has loaded them already (the fast path has
-/// no env to load them from).
-pub fn with_cached<R>(read: impl FnOnce(&Config) -> R) -> Option<R> {
-    CONFIG.with(|cell| cell.get().map(read))
-}
-
 /// The deployment's settings; a missing secret is an error the caller reports.
 pub fn config(env: &Env) -> Result<Config, String> {
     CONFIG.with(|cell| {

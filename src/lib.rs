@@ -1,17 +1,16 @@
 //! The worker: thin glue between HTTP and `mlink-core`.
 //!
-//! - `/mlink/<token>` is answered at the edge ([`edge`]) from the sealed token and per-isolate
-//!   memory; storage is read only on a cache miss.
+//! - `/mlink/<token>` is answered by the edge module (`edge/`) through the JS entry
+//!   (`src/entry.js`); this module only renders its pages ([`pages`]).
 //! - Owner API and messenger webhooks go to the project's Durable Object ([`object`]), the single
 //!   writer of that project's SQLite database.
 //! - Everything else is a static page from `www/` (the assets binding).
 
 mod do_sql;
-mod edge;
 mod env_config;
-mod fast;
 mod net;
 mod object;
+mod pages;
 mod respond;
 
 use mlink_core::http::path_and_query;
@@ -22,7 +21,7 @@ use worker::{event, Context, Env, Request, Response, Result};
 pub use object::ProjectObject;
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let url = req.inner().url();
     // The raw method: worker's Method type reads unknown methods as GET.
     let route = match Route::parse(&req.inner().method(), path_and_query(&url).0) {
@@ -31,7 +30,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     };
     match route {
         Route::Health => respond::json(200, &serde_json::json!({"ok": true})),
-        Route::Mlink(token) => edge::redirect(&token, &req, &env, &ctx).await,
+        // The JS entry hands every click to the edge module before this module sees it.
+        Route::Mlink(_) => respond::error(&ApiError::not_found(
+            "not_found",
+            "links are served by src/entry.js",
+        )),
         Route::Static => env.assets("ASSETS")?.fetch_request(req).await,
         // Refused here, before the body is streamed to the object: an object answering without
         // reading a large body breaks the stream, and the client would see a 500.
@@ -40,11 +43,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         {
             respond::error(&ApiError::TooLarge(MAX_BODY_BYTES))
         }
-        Route::Webhook(ref project, _) => {
-            let response = object::stub(&env, project)?.fetch_with_request(req).await?;
-            Ok(edge::remember_used_links(response))
-        }
-        Route::PutProject(ref project) | Route::Project(ref project, _) => {
+        Route::Webhook(ref project, _)
+        | Route::PutProject(ref project)
+        | Route::Project(ref project, _) => {
             object::stub(&env, project)?.fetch_with_request(req).await
         }
     }

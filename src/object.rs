@@ -2,15 +2,14 @@
 //! owner API and the webhooks through `mlink-core`, and delivers the outbox from its alarm.
 
 use crate::do_sql::DoSql;
-use crate::edge::{bot_key, USED_LINKS_HEADER};
 use crate::{env_config, net, respond};
 use mlink_core::domain::secrets::bearer_matches;
 use mlink_core::domain::token::LinkId;
 use mlink_core::domain::{Group, ProjectName};
 use mlink_core::http::{self, path_and_query, Headers as _};
-use mlink_core::messengers::PublicBot;
 use mlink_core::service::delivery::{self, Attempt};
 use mlink_core::service::dispatch::{self, CallInput};
+use mlink_core::service::edge::{bot_key, OPENED_PATH, PUBLIC_BOT_PATH, USED_LINKS_HEADER};
 use mlink_core::service::routes::{ProjectCall, Route};
 use mlink_core::service::{owner, webhook, ApiError, Config, Reply, MAX_BODY_BYTES};
 use mlink_core::store::{OutboxKind, Store};
@@ -19,29 +18,10 @@ use worker::{
     durable_object, Date, DurableObject, Env, Request, Response, Result, ScheduledTime, State, Stub,
 };
 
-/// Internal route by which the edge asks for a bot's public data on a KV miss.
-const PUBLIC_BOT_PATH: &str = "/internal/public-bot/";
-/// Internal route by which the edge reports a link's first click in an isolate.
-pub const OPENED_PATH: &str = "/internal/opened/";
-
 pub fn stub(env: &Env, project: &ProjectName) -> Result<Stub> {
     env.durable_object("PROJECTS")?
         .id_from_name(project.as_str())?
         .get_stub()
-}
-
-/// The edge's fallback when KV does not know a bot (yet).
-pub async fn public_bot(
-    env: &Env,
-    project: &ProjectName,
-    group: &Group,
-) -> Result<Option<PublicBot>> {
-    let url = format!("https://project.invalid{PUBLIC_BOT_PATH}{group}");
-    let mut response = stub(env, project)?.fetch_with_str(&url).await?;
-    if response.status_code() != 200 {
-        return Ok(None);
-    }
-    Ok(response.json::<Option<PublicBot>>().await.unwrap_or(None))
 }
 
 fn now_ms() -> i64 {
@@ -105,8 +85,12 @@ impl ProjectObject {
         let path = path_and_query(&url).0.to_string();
         if let Some(group) = path.strip_prefix(PUBLIC_BOT_PATH) {
             let group = Group::parse(group).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            let bot = owner::public_bot(self.store()?, &group)?;
-            return respond::json(200, &serde_json::to_value(bot).unwrap_or_default()).map_err(js);
+            return match owner::public_bot(self.store()?, &group)? {
+                Some(bot) => Response::ok(bot.to_record()).map_err(js),
+                None => {
+                    respond::error(&ApiError::not_found("unknown_bot", "no such bot")).map_err(js)
+                }
+            };
         }
         if let Some(payload) = path.strip_prefix(OPENED_PATH) {
             let link = LinkId::from_payload(payload)
@@ -198,7 +182,7 @@ impl ProjectObject {
                 .map_err(upstream)?;
         }
         let (reply, public) = owner::save_bot(self.store()?, &plan, now)?;
-        let value = serde_json::to_string(&public).unwrap_or_default();
+        let value = public.to_record();
         self.env
             .kv("EDGE")
             .map_err(js)?

@@ -964,7 +964,7 @@ fn the_redirect_sends_each_messenger_to_its_deep_link_or_page() {
     let ig_code = ig_code.unwrap();
 
     assert_eq!(
-        memory.decide(&wa, key, now, Device::Phone),
+        memory.decide(&wa, key, now, Some(Device::Phone)),
         Decision::LookUpBot(w.project.clone(), group("W"))
     );
     for grp in ["A", "F", "V", "W", "I"] {
@@ -980,7 +980,7 @@ fn the_redirect_sends_each_messenger_to_its_deep_link_or_page() {
         code: code.map(String::from),
     };
 
-    for device in [Device::Phone, Device::Desktop] {
+    for device in [None, Some(Device::Phone), Some(Device::Desktop)] {
         assert_eq!(
             decide(&tg, device),
             redirect(format!("https://t.me/BotA?start={tg_id}"))
@@ -999,14 +999,19 @@ fn the_redirect_sends_each_messenger_to_its_deep_link_or_page() {
         );
     }
     let wa_link = format!("https://wa.me/{WHATSAPP_DIGITS}?text={wa_code}");
-    assert_eq!(decide(&wa, Device::Phone), redirect(wa_link.clone()));
+    assert_eq!(decide(&wa, None), Decision::NeedDevice);
+    assert_eq!(decide(&wa, Some(Device::Phone)), redirect(wa_link.clone()));
     assert_eq!(
-        decide(&wa, Device::Desktop),
+        decide(&wa, Some(Device::Desktop)),
         landing(WhatsApp, wa_link, Some(&wa_code))
     );
     let vb_link = format!("viber://pa?chatURI={VIBER_URI}&context={vb_id}");
-    assert_eq!(decide(&vb, Device::Phone), redirect(vb_link.clone()));
-    assert_eq!(decide(&vb, Device::Desktop), landing(Viber, vb_link, None));
+    assert_eq!(decide(&vb, None), Decision::NeedDevice);
+    assert_eq!(decide(&vb, Some(Device::Phone)), redirect(vb_link.clone()));
+    assert_eq!(
+        decide(&vb, Some(Device::Desktop)),
+        landing(Viber, vb_link, None)
+    );
     assert_eq!(WHATSAPP_DIGITS, "15550100199");
     assert_eq!(
         owner::public_bot(&w.store, &group("W")).unwrap(),

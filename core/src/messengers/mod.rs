@@ -222,6 +222,37 @@ impl PublicBot {
         }
     }
 
+    /// The form KV and the project's object keep for the edge, `<messenger> <value>`
+    /// (`telegram AcmeBot`): read without a JSON parser, which keeps the edge's module small.
+    pub fn to_record(&self) -> String {
+        format!("{} {}", self.client_type().name(), self.value())
+    }
+
+    pub fn from_record(record: &str) -> Option<PublicBot> {
+        let (messenger, value) = record.split_once(' ')?;
+        if value.is_empty() || value.contains(char::is_whitespace) {
+            return None;
+        }
+        let value = value.to_string();
+        Some(match messenger {
+            "telegram" => PublicBot::Telegram { username: value },
+            "viber" => PublicBot::Viber { uri: value },
+            "facebook" => PublicBot::Facebook { page: value },
+            "whatsapp" => PublicBot::WhatsApp { phone: value },
+            "instagram" => PublicBot::Instagram { username: value },
+            _ => return None,
+        })
+    }
+
+    fn value(&self) -> &str {
+        match self {
+            PublicBot::Telegram { username } | PublicBot::Instagram { username } => username,
+            PublicBot::Viber { uri } => uri,
+            PublicBot::Facebook { page } => page,
+            PublicBot::WhatsApp { phone } => phone,
+        }
+    }
+
     /// Where `/mlink` sends the client: the link's payload, or for WhatsApp the code as
     /// prefilled text (WhatsApp carries no hidden payload).
     pub fn deep_link(&self, payload: &str, code: Option<&str>) -> String {
@@ -262,5 +293,48 @@ impl Bot {
 
     pub fn send_result(&self, status: u16, body: &str) -> Result<(), String> {
         self.config.messenger().send_result(status, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PublicBot;
+
+    #[test]
+    fn public_bots_round_trip_as_records() {
+        let bots = [
+            PublicBot::Telegram {
+                username: "AcmeBot".into(),
+            },
+            PublicBot::Viber { uri: "acme".into() },
+            PublicBot::Facebook {
+                page: "123456".into(),
+            },
+            PublicBot::WhatsApp {
+                phone: "15551234567".into(),
+            },
+            PublicBot::Instagram {
+                username: "acme.shop".into(),
+            },
+        ];
+        for bot in bots {
+            let record = bot.to_record();
+            assert!(record.starts_with(bot.client_type().name()), "{record}");
+            assert_eq!(PublicBot::from_record(&record), Some(bot));
+        }
+        assert_eq!(
+            PublicBot::to_record(&PublicBot::Viber { uri: "a".into() }),
+            "viber a"
+        );
+        for junk in [
+            "",
+            "telegram",
+            "telegram ",
+            "fax 123",
+            "telegram a b",
+            "null",
+        ] {
+            assert_eq!(PublicBot::from_record(junk), None, "{junk}");
+        }
     }
 }

@@ -12,6 +12,8 @@ pub enum Problem {
     Expired,
     /// Already used (410).
     Used,
+    /// The link's bot could not be looked up just now (503).
+    Unavailable,
 }
 
 /// The whole HTML document: what happened and what to do about it.
@@ -21,6 +23,7 @@ pub fn problem(problem: Problem, lang: Lang) -> String {
         Problem::Unknown => words.unknown,
         Problem::Expired => words.expired,
         Problem::Used => words.used,
+        Problem::Unavailable => words.unavailable,
     };
     let body = format!("<h1>{}</h1>\n<p>{}</p>\n", escape(title), escape(hint));
     Document {
@@ -38,7 +41,12 @@ mod tests {
     use super::super::tests::assert_self_contained;
     use super::*;
 
-    const ALL: [Problem; 3] = [Problem::Unknown, Problem::Expired, Problem::Used];
+    const ALL: [Problem; 4] = [
+        Problem::Unknown,
+        Problem::Expired,
+        Problem::Used,
+        Problem::Unavailable,
+    ];
 
     #[test]
     fn each_page_says_what_happened_in_its_language() {
@@ -62,6 +70,12 @@ mod tests {
                 "If it was you, just open the messenger",
             ),
             (
+                Problem::Unavailable,
+                Lang::En,
+                "This link cannot be opened right now",
+                "Try again in a minute",
+            ),
+            (
                 Problem::Unknown,
                 Lang::Ru,
                 "Мы не знаем такой ссылки",
@@ -79,6 +93,12 @@ mod tests {
                 "Эта ссылка уже использована",
                 "Если это были вы, просто откройте мессенджер",
             ),
+            (
+                Problem::Unavailable,
+                Lang::Ru,
+                "Сейчас ссылку не открыть",
+                "Попробуйте через минуту",
+            ),
         ];
         for (problem_kind, lang, title, hint) in expected {
             let html = problem(problem_kind, lang);
@@ -94,7 +114,7 @@ mod tests {
     fn pages_differ_and_stay_small() {
         for lang in [Lang::En, Lang::Ru] {
             let pages = ALL.map(|p| problem(p, lang));
-            assert!(pages[0] != pages[1] && pages[1] != pages[2]);
+            assert!(pages[0] != pages[1] && pages[1] != pages[2] && pages[2] != pages[3]);
             for (kind, html) in ALL.iter().zip(&pages) {
                 println!("problem {kind:?} {lang:?}: {} bytes", html.len());
                 assert!(html.len() < 3 * 1024);

@@ -19,6 +19,7 @@ pub(super) struct Words {
     pub unknown: (&'static str, &'static str),
     pub expired: (&'static str, &'static str),
     pub used: (&'static str, &'static str),
+    pub unavailable: (&'static str, &'static str),
 }
 
 static EN: Words = Words {
@@ -49,6 +50,10 @@ static EN: Words = Words {
         "If it was you, just open the messenger: the conversation continues there. \
          Otherwise, ask the bot for a new link.",
     ),
+    unavailable: (
+        "This link cannot be opened right now",
+        "Try again in a minute: the link still works.",
+    ),
 };
 
 static RU: Words = Words {
@@ -78,6 +83,10 @@ static RU: Words = Words {
         "Эта ссылка уже использована",
         "Если это были вы, просто откройте мессенджер — разговор продолжится там. \
          Если нет, попросите у бота новую ссылку.",
+    ),
+    unavailable: (
+        "Сейчас ссылку не открыть",
+        "Попробуйте через минуту: ссылка по-прежнему действует.",
     ),
 };
 

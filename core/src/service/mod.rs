@@ -5,6 +5,7 @@
 pub mod clients;
 pub mod delivery;
 pub mod dispatch;
+pub mod edge;
 pub mod owner;
 pub mod redirect;
 pub mod routes;

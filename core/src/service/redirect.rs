@@ -13,6 +13,7 @@ pub fn problem_status(problem: Problem) -> u16 {
     match problem {
         Problem::Unknown => 404,
         Problem::Expired | Problem::Used => 410,
+        Problem::Unavailable => 503,
     }
 }
 
@@ -53,6 +54,9 @@ pub enum Decision {
     /// The token is good but this isolate does not know the bot yet: look it up, then
     /// [`EdgeMemory::learn_bot`] and decide again.
     LookUpBot(ProjectName, Group),
+    /// The way depends on the device (WhatsApp, Viber): decide again with the User-Agent.
+    /// Other clicks never read it.
+    NeedDevice,
 }
 
 /// A click's outcome: where it goes, and the link to report as opened (its first click here).
@@ -114,7 +118,15 @@ impl EdgeMemory {
         self.used.insert(link.0);
     }
 
-    pub fn decide(&self, token: &str, key: &LinkKey, now: Millis, device: Device) -> Decision {
+    /// `device`: `None` until the click's User-Agent is read (only when the answer is
+    /// [`Decision::NeedDevice`]).
+    pub fn decide(
+        &self,
+        token: &str,
+        key: &LinkKey,
+        now: Millis,
+        device: Option<Device>,
+    ) -> Decision {
         match decode(token, key, now) {
             Ok(link) => self.decide_link(&link, now, device),
             Err(problem) => Decision::Page(problem),
@@ -123,7 +135,13 @@ impl EdgeMemory {
 
     /// [`Self::decide`], and whether this is the link's first click in this isolate (the funnel
     /// counts opened links; later clicks need not be reported again).
-    pub fn click(&mut self, token: &str, key: &LinkKey, now: Millis, device: Device) -> Click {
+    pub fn click(
+        &mut self,
+        token: &str,
+        key: &LinkKey,
+        now: Millis,
+        device: Option<Device>,
+    ) -> Click {
         let link = match decode(token, key, now) {
             Ok(link) => link,
             Err(problem) => return Click::no_open(Decision::Page(problem)),
@@ -146,7 +164,7 @@ impl EdgeMemory {
         self.opened.insert(link.0)
     }
 
-    fn decide_link(&self, link: &LinkToken, now: Millis, device: Device) -> Decision {
+    fn decide_link(&self, link: &LinkToken, now: Millis, device: Option<Device>) -> Decision {
         if self.used.contains(&link.link_id.0) {
             return Decision::Page(Problem::Used);
         }
@@ -158,8 +176,12 @@ impl EdgeMemory {
         match known {
             Some((_, expires)) if *expires <= now => look_up(),
             Some((Some(bot), _)) if bot.client_type() == link.client_type => {
+                let page_first = match page_first(link.client_type, device) {
+                    Some(page_first) => page_first,
+                    None => return Decision::NeedDevice,
+                };
                 let deep_link = bot.deep_link(&link.link_id.to_payload(), link.code.as_deref());
-                route(link.client_type, deep_link, link.code.clone(), device)
+                route(link.client_type, deep_link, link.code.clone(), page_first)
             }
             Some(_) => Decision::Page(Problem::Unknown),
             None => look_up(),
@@ -177,18 +199,22 @@ fn decode(token: &str, key: &LinkKey, now: Millis) -> Result<LinkToken, Problem>
 
 /// Telegram and Messenger links work anywhere: redirect. WhatsApp and Viber deep links need the
 /// app: phones go straight there, computers get a page (with a QR code to continue on the
-/// phone). Instagram needs the code typed in: always the page that shows it.
+/// phone); `None` until the device is known. Instagram needs the code typed in: always the page
+/// that shows it.
+fn page_first(client_type: ClientType, device: Option<Device>) -> Option<bool> {
+    match client_type {
+        ClientType::Telegram | ClientType::Facebook => Some(false),
+        ClientType::WhatsApp | ClientType::Viber => device.map(|d| d == Device::Desktop),
+        ClientType::Instagram => Some(true),
+    }
+}
+
 fn route(
     client_type: ClientType,
     deep_link: String,
     code: Option<String>,
-    device: Device,
+    page_first: bool,
 ) -> Decision {
-    let page_first = match client_type {
-        ClientType::Telegram | ClientType::Facebook => false,
-        ClientType::WhatsApp | ClientType::Viber => device == Device::Desktop,
-        ClientType::Instagram => true,
-    };
     if page_first {
         Decision::Landing {
             client_type,
@@ -205,7 +231,7 @@ mod tests {
     use super::*;
     use crate::domain::ClientType;
 
-    const PHONE: Device = Device::Phone;
+    const PHONE: Option<Device> = Some(Device::Phone);
 
     fn key() -> LinkKey {
         LinkKey::new(b"k")
@@ -301,18 +327,57 @@ mod tests {
 
     #[test]
     fn which_messengers_get_a_page() {
-        let link = "x".to_string();
-        let page = |t, d| matches!(route(t, link.clone(), None, d), Decision::Landing { .. });
         use ClientType::*;
-        for device in [Device::Phone, Device::Desktop] {
-            assert!(!page(Telegram, device));
-            assert!(!page(Facebook, device));
-            assert!(page(Instagram, device));
+        for device in [None, Some(Device::Phone), Some(Device::Desktop)] {
+            assert_eq!(page_first(Telegram, device), Some(false));
+            assert_eq!(page_first(Facebook, device), Some(false));
+            assert_eq!(page_first(Instagram, device), Some(true));
         }
-        assert!(!page(WhatsApp, Device::Phone));
-        assert!(page(WhatsApp, Device::Desktop));
-        assert!(!page(Viber, Device::Phone));
-        assert!(page(Viber, Device::Desktop));
+        for messenger in [WhatsApp, Viber] {
+            assert_eq!(page_first(messenger, Some(Device::Phone)), Some(false));
+            assert_eq!(page_first(messenger, Some(Device::Desktop)), Some(true));
+            assert_eq!(page_first(messenger, None), None, "{messenger:?}");
+        }
+        let page = route(Viber, "viber://x".into(), None, true);
+        assert!(matches!(page, Decision::Landing { .. }));
+        assert_eq!(
+            route(Viber, "viber://x".into(), None, false),
+            Decision::Redirect("viber://x".into())
+        );
+    }
+
+    #[test]
+    fn only_whatsapp_and_viber_clicks_read_the_device() {
+        let mut memory = EdgeMemory::new(60_000);
+        let (p, g) = acme_b();
+        memory.learn_bot(p, g, bot(), 0);
+        let (telegram, _) = token(2_000_000_000);
+        assert!(matches!(
+            memory.decide(&telegram, &key(), 0, None),
+            Decision::Redirect(_)
+        ));
+        let viber = LinkToken {
+            link_id: LinkId::random(),
+            expires_at: 2_000_000_000,
+            client_type: ClientType::Viber,
+            project: ProjectName::parse("acme").unwrap(),
+            group: Group::parse("v").unwrap(),
+            code: None,
+        }
+        .encode(&key());
+        let (p, _) = acme_b();
+        let viber_bot = Some(PublicBot::Viber { uri: "acme".into() });
+        memory.learn_bot(p, Group::parse("v").unwrap(), viber_bot, 0);
+        let click = memory.click(&viber, &key(), 0, None);
+        assert_eq!(click.decision, Decision::NeedDevice);
+        assert_eq!(
+            click.first_open, None,
+            "not followed until the device is known"
+        );
+        assert!(matches!(
+            memory.click(&viber, &key(), 0, PHONE).decision,
+            Decision::Redirect(location) if location.starts_with("viber://")
+        ));
     }
 
     #[test]

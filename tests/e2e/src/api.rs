@@ -11,6 +11,9 @@ use crate::worker::{Worker, ADMIN_TOKEN};
 
 /// The header Telegram sends with every update to prove it knows the webhook secret.
 pub const TELEGRAM_SECRET_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
+/// The internal header of mlink_core::service::edge::USED_LINKS_HEADER (the harness tests the
+/// worker from outside, so it does not link mlink-core).
+const USED_LINKS_HEADER: &str = "x-mlink-used-links";
 
 /// A project as created by the admin API, with its one-time secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,7 +225,8 @@ impl Worker {
     }
 
     /// Delivers a Telegram update to `POST /webhooks/<project>/<group>` as Telegram would, with
-    /// the secret header if `secret` is given; returns the status.
+    /// the secret header if `secret` is given; returns the status. The header by which the
+    /// project tells the edge about used links must never reach the messenger.
     pub async fn post_update(
         &self,
         project: &str,
@@ -235,7 +239,12 @@ impl Worker {
         if let Some(secret) = secret {
             request = request.header(TELEGRAM_SECRET_HEADER, secret);
         }
-        send(request).await.status().as_u16()
+        let response = send(request).await;
+        assert!(
+            response.headers().get(USED_LINKS_HEADER).is_none(),
+            "{USED_LINKS_HEADER} leaked to the messenger"
+        );
+        response.status().as_u16()
     }
 }
 

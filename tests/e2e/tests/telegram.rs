@@ -128,8 +128,21 @@ async fn full_story() {
         .await;
     assert_eq!(missing, 401);
 
-    // Unknown and tampered links show an HTML 404 page.
+    // The isolate learned from the webhook's answer that the link is used, so a click on it
+    // now gets the "used" page instead of a trip into the bot.
+    let used = worker
+        .get_page(link["link"].as_str().expect("link url"))
+        .await;
+    assert_eq!(used.status, 410, "{used:?}");
+    assert_html(&used);
+    assert!(used.body.contains("already been used"), "{}", used.body);
+
+    // Unknown and tampered links show an HTML 404 page; "/mlink/" in a query is no click.
     assert_html_page(worker, &worker.url("/mlink/AAAA"), 404).await;
+    let not_a_click = worker
+        .get_page(&worker.url("/health?next=/mlink/AAAA"))
+        .await;
+    assert_eq!(not_a_click.status, 200, "{not_a_click:?}");
     let token = link["token"].as_str().expect("link token");
     assert_html_page(
         worker,
