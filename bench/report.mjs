@@ -118,6 +118,7 @@ const results = {
   size: readJson("sizes.json"),
   instantiate_node: readJson("instantiate.json"),
   instantiate_edge_node: readJson("instantiate_edge.json"),
+  edge_click_node: readJson("edge_click.json"),
   cold_start_ms: { mlink: readJson("coldstart_mlink.json"), const302: readJson("coldstart_const302.json") },
 };
 writeFileSync(join(out, "results.json"), JSON.stringify(results, null, 2) + "\n");
@@ -202,6 +203,11 @@ for (const [which, timing] of [["worker's module", inst], ["edge module", result
     const m = timing[mode];
     p(`| ${which}: compile + instantiate, Node ${timing.node}, ${mode === "lazy" ? "V8 default (lazy)" : "all functions up front"} (median of ${timing.runs} processes) | ${f2(m.compile_ms)} + ${f2(m.instantiate_ms)} ms |`);
   }
+}
+const click = results.edge_click_node;
+if (click) {
+  const us = (r) => `${f2(r)} µs (${range2(r)})`;
+  p(`| edge module, one click in-process (Node ${click.node}, no HTTP): warm / caches flushed | ${us(click.warm_us)} / ${us(click.cold_us)} |`);
 }
 if (cold.mlink) {
   p(`| workerd cold start to first 200, mlink \`/health\` (median of ${cold.mlink.runs}) | ${f2(cold.mlink)} ms (${range2(cold.mlink)}) |`);
