@@ -122,6 +122,7 @@ function respond(answer, request, env, ctx) {
       headers: { location: answer.slice(1), "cache-control": "no-store" },
     });
   }
+  if (answer.charCodeAt(0) !== 80 /* P */) return internalError();
   const status = Number(answer.slice(1, 4));
   // After a panic in the worker's module, constructing its entrypoint re-initialises it (its
   // generated Proxy does); the page's render call would otherwise find it terminated.
@@ -145,7 +146,7 @@ function configure(env) {
 }
 
 // A trap in the edge module (a Rust panic) leaves its state unusable: start it afresh, so the
-// next click works, and fail this one.
+// next click works, and answer this one with an internal error ("" is no answer).
 function edgeCall(call) {
   try {
     return call();
@@ -153,7 +154,7 @@ function edgeCall(call) {
     console.error("the edge module failed; resetting it", e);
     edge.__wbg_reset_state();
     configured = "";
-    throw e;
+    return "";
   }
 }
 

@@ -164,23 +164,28 @@ impl<S: Sql> Store<S> {
         name: Option<&str>,
         now: Millis,
     ) -> Result<Contact, StoreError> {
-        self.exec(
-            "INSERT INTO contacts (grp, user_id, client_type, client_id, home_client_id, name,
-                linked_at, last_inbound_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            &[
-                group.as_str().into(),
-                user.as_str().into(),
-                client_type.code().into(),
-                client.0.into(),
-                client.0.into(),
-                name.into(),
-                now.into(),
-                now.into(),
-            ],
-        )?;
+        // RETURNING: the row as stored, without reading it again.
+        let row = self
+            .first(
+                &format!(
+                "INSERT INTO contacts (grp, user_id, client_type, client_id, home_client_id, name,
+                    linked_at, last_inbound_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 RETURNING {CONTACT_COLUMNS}"
+            ),
+                &[
+                    group.as_str().into(),
+                    user.as_str().into(),
+                    client_type.code().into(),
+                    client.0.into(),
+                    client.0.into(),
+                    name.into(),
+                    now.into(),
+                    now.into(),
+                ],
+            )?
+            .ok_or_else(|| StoreError::Sql("inserted contact not returned".into()))?;
         self.touch_client(client, now)?;
-        self.contact(group, user)?
-            .ok_or_else(|| StoreError::Sql("inserted contact not found".into()))
+        contact_from_row(&row)
     }
 
     /// Remembers when the client last wrote in this dialog (the messengers' 24-hour window).

@@ -1,6 +1,7 @@
 //! A local HTTP server for the fakes: bound to 127.0.0.1 on a free port, stopped on drop.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -64,10 +65,47 @@ impl Drop for LocalServer {
 }
 
 /// A free local port, not listened on: connections to it are refused until a server starts on
-/// it with [`LocalServer::start_on`].
+/// it (a fake with [`LocalServer::start_on`], or wrangler).
+///
+/// Taken below the kernel's ephemeral range (`ip_local_port_range`, 32768-60999 by default), so
+/// nothing else can be handed it before the server binds: a port from `bind(":0")` could be given
+/// to another test's `bind(":0")` or outgoing connection in the meantime. Each call in this
+/// process gets another port; processes start at different places in the range.
 pub(crate) fn reserve_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("find a free local port")
-        .port()
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(97) % COUNT;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(
+            n < COUNT,
+            "no free local port left below the ephemeral range"
+        );
+        let port = u16::try_from(FIRST + (start + n) % COUNT).expect("below 32000");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reserve_port;
+
+    #[test]
+    fn reserved_ports_are_free_distinct_and_below_the_ephemeral_range() {
+        let ports: Vec<u16> = (0..20).map(|_| reserve_port()).collect();
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        for port in ports {
+            assert!((20_000..32_000).contains(&port), "{port}");
+            assert!(
+                std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+                "{port}"
+            );
+        }
+    }
 }

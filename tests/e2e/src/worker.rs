@@ -12,6 +12,7 @@ use tokio::time::{sleep, Instant};
 
 use crate::fake_apis::FakeApis;
 use crate::process::GroupProcess;
+use crate::server::reserve_port;
 use crate::wrangler_config::TestConfig;
 
 /// `ADMIN_TOKEN` the worker runs with.
@@ -95,8 +96,8 @@ impl Worker {
             .prefix("mlink-e2e-")
             .tempdir()
             .expect("create a temporary folder for the worker's state");
-        let port = free_port();
-        let inspector_port = free_port();
+        let port = reserve_port();
+        let inspector_port = reserve_port();
         let mut vars = standard_vars(port, &options.telegram_api_base);
         vars.extend(options.extra_vars);
         let http = reqwest::Client::builder()
@@ -323,13 +324,6 @@ fn open_log(state: &Path) -> File {
         .append(true)
         .open(&path)
         .unwrap_or_else(|err| panic!("cannot open {}: {err}", path.display()))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("find a free local port")
-        .port()
 }
 
 /// Wrangler quietly picks another port when its port is taken, so a restart waits for the old
