@@ -5,7 +5,7 @@
 //   report a link's first open) and builds the Response;
 // - the worker's module (src/, built by worker-build into build/): the owner API, messenger
 //   webhooks, the Durable Object, static assets, and the rendering of link pages.
-// See README, "Architecture" and "Measured", for why the click's path is split out.
+// README, "How it works" and "Measured", says why the click's path is split out.
 import RustWorker, { ProjectObject } from "../build/index.js";
 import * as edge from "../build/edge/mlink_edge.js";
 import edgeModule from "../build/edge/mlink_edge_bg.wasm";
@@ -29,7 +29,8 @@ const PAGE_HEADERS = pageHeaders()
 // Must match mlink_core::service::edge::USED_LINKS_HEADER.
 const USED_LINKS_HEADER = "x-mlink-used-links";
 
-let configured = "";
+// Whether the edge module holds this isolate's link secret and base URL.
+let configured = false;
 
 export default {
   fetch(request, env, ctx) {
@@ -52,7 +53,7 @@ async function worker(request, env, ctx) {
   if (used === null) return response;
   // A webhook used up links: the edge shows their "used" page from now on. The header is ours;
   // the messenger must not see it (and a Durable Object's response headers are immutable).
-  edgeCall(() => edge.learn_used(used));
+  if (configure(env) === "") edgeCall(() => edge.learn_used(used));
   const copy = new Response(response.body, response);
   copy.headers.delete(USED_LINKS_HEADER);
   return copy;
@@ -127,7 +128,13 @@ function respond(answer, request, env, ctx) {
   // After a panic in the worker's module, constructing its entrypoint re-initialises it (its
   // generated Proxy does); the page's render call would otherwise find it terminated.
   if (globalThis.__worker_init_state?.criticalError) new RustWorker(ctx, env);
-  const page = renderPage(answer.slice(4), request.headers.get("accept-language") ?? undefined);
+  let page;
+  try {
+    page = renderPage(answer.slice(4), request.headers.get("accept-language") ?? undefined);
+  } catch (e) {
+    console.error("could not render a link page", e);
+    return internalError();
+  }
   return new Response(request.method === "HEAD" ? null : page, {
     status,
     headers: PAGE_HEADERS,
@@ -138,23 +145,25 @@ function projectStub(env, project) {
   return env.PROJECTS.get(env.PROJECTS.idFromName(project));
 }
 
+// "" once configured, else what is missing.
 function configure(env) {
-  if (configured === "done") return "";
-  const problem = edge.configure(env.LINK_SECRET ?? "", env.PUBLIC_BASE_URL ?? "");
-  if (problem === "") configured = "done";
+  if (configured) return "";
+  const settings = () => edge.configure(env.LINK_SECRET ?? "", env.PUBLIC_BASE_URL ?? "");
+  const problem = edgeCall(settings, "the edge module failed");
+  configured = problem === "";
   return problem;
 }
 
 // A trap in the edge module (a Rust panic) leaves its state unusable: start it afresh, so the
-// next click works, and answer this one with an internal error ("" is no answer).
-function edgeCall(call) {
+// next click works, and answer this one with an internal error (`failed`; "" is no answer).
+function edgeCall(call, failed = "") {
   try {
     return call();
   } catch (e) {
     console.error("the edge module failed; resetting it", e);
     edge.__wbg_reset_state();
-    configured = "";
-    return "";
+    configured = false;
+    return failed;
   }
 }
 
