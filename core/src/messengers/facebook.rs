@@ -115,6 +115,7 @@ impl Messenger for FacebookBot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::messengers::test_support::{self, pairs};
     use crate::messengers::InboundKind;
 
     fn bot() -> FacebookBot {
@@ -125,13 +126,6 @@ mod tests {
             app_secret: "fb-app-secret".into(),
             verify_token: None,
         }
-    }
-
-    fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]
@@ -158,16 +152,8 @@ mod tests {
             FacebookBot::from_request(&own).unwrap().verify_token,
             Some("my-token".into())
         );
-        let with = |field: &str, value: serde_json::Value| {
-            let mut body = ok.clone();
-            body[field] = value;
-            body
-        };
-        let without = |field: &str| {
-            let mut body = ok.clone();
-            body.as_object_mut().unwrap().remove(field);
-            body
-        };
+        let with = |field: &str, value| test_support::with(&ok, field, value);
+        let without = |field: &str| test_support::without(&ok, field);
         for bad in [
             without("page"),
             without("page_id"),

@@ -113,6 +113,7 @@ impl Messenger for InstagramBot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::messengers::test_support::{self, pairs};
     use crate::messengers::InboundKind;
 
     fn bot() -> InstagramBot {
@@ -123,13 +124,6 @@ mod tests {
             app_secret: "ig-app-secret".into(),
             verify_token: None,
         }
-    }
-
-    fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]
@@ -156,16 +150,8 @@ mod tests {
             InstagramBot::from_request(&own).unwrap().verify_token,
             Some("my-token".into())
         );
-        let with = |field: &str, value: serde_json::Value| {
-            let mut body = ok.clone();
-            body[field] = value;
-            body
-        };
-        let without = |field: &str| {
-            let mut body = ok.clone();
-            body.as_object_mut().unwrap().remove(field);
-            body
-        };
+        let with = |field: &str, value| test_support::with(&ok, field, value);
+        let without = |field: &str| test_support::without(&ok, field);
         for bad in [
             without("username"),
             without("account_id"),

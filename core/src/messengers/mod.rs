@@ -6,6 +6,8 @@ pub mod facebook;
 pub mod instagram;
 pub mod meta;
 pub mod telegram;
+#[cfg(test)]
+mod test_support;
 pub mod viber;
 pub mod whatsapp;
 

@@ -324,6 +324,7 @@ pub fn api_result(status: u16, body: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::messengers::test_support::{self, pairs};
 
     fn bot() -> ViberBot {
         ViberBot {
@@ -332,13 +333,6 @@ mod tests {
             sender_name: "Acme".into(),
             avatar: None,
         }
-    }
-
-    fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]
@@ -370,16 +364,8 @@ mod tests {
         let mut null_avatar = ok.clone();
         null_avatar["avatar"] = json!(null);
         assert_eq!(ViberBot::from_request(&null_avatar).unwrap(), bot());
-        let with = |field: &str, value: serde_json::Value| {
-            let mut body = ok.clone();
-            body[field] = value;
-            body
-        };
-        let without = |field: &str| {
-            let mut body = ok.clone();
-            body.as_object_mut().unwrap().remove(field);
-            body
-        };
+        let with = |field: &str, value| test_support::with(&ok, field, value);
+        let without = |field: &str| test_support::without(&ok, field);
         for bad in [
             without("uri"),
             without("token"),

@@ -282,6 +282,7 @@ fn malformed(e: impl std::fmt::Display) -> WebhookError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::messengers::test_support::{self, pairs};
 
     fn bot() -> WhatsAppBot {
         WhatsAppBot {
@@ -291,13 +292,6 @@ mod tests {
             app_secret: "wa-app-secret".into(),
             verify_token: None,
         }
-    }
-
-    fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]
@@ -341,16 +335,8 @@ mod tests {
             WhatsAppBot::from_request(&own).unwrap().verify_token,
             Some("my-token".into())
         );
-        let with = |field: &str, value: serde_json::Value| {
-            let mut body = ok.clone();
-            body[field] = value;
-            body
-        };
-        let without = |field: &str| {
-            let mut body = ok.clone();
-            body.as_object_mut().unwrap().remove(field);
-            body
-        };
+        let with = |field: &str, value| test_support::with(&ok, field, value);
+        let without = |field: &str| test_support::without(&ok, field);
         for bad in [
             without("phone_number"),
             without("phone_number_id"),
