@@ -9,6 +9,7 @@ use super::redirect::{problem_status, Click, Decision, Device, EdgeMemory};
 use crate::domain::time::Millis;
 use crate::domain::token::{LinkId, LinkKey};
 use crate::domain::{ClientType, Group, ProjectName};
+use crate::http::path_and_query;
 use crate::messengers::PublicBot;
 use crate::pages::{self, Landing, Lang, Problem};
 
@@ -309,11 +310,7 @@ fn page(spec: PageSpec, open: Option<Open>) -> Answer {
 
 /// The token of `https://host/mlink/<token>`, without a query or fragment.
 fn token_of(url: &str) -> Option<&str> {
-    let after_scheme = url.split_once("://")?.1;
-    let path = &after_scheme[after_scheme.find('/')?..];
-    let token = path.strip_prefix("/mlink/")?;
-    let end = token.find(['?', '#']).unwrap_or(token.len());
-    let token = &token[..end];
+    let token = path_and_query(url).0.strip_prefix("/mlink/")?;
     (!token.is_empty() && !token.contains('/')).then_some(token)
 }
 

@@ -235,6 +235,19 @@ async fn expired_link_page_and_bot_reply() {
     env.assert_no_panics().await;
 }
 
+/// Without a link secret no click can be checked: the click gets the API's internal-error JSON
+/// (not a page, not a crash), and the rest of the worker keeps answering.
+#[tokio::test(flavor = "multi_thread")]
+async fn clicks_without_a_link_secret_are_internal_errors() {
+    let env = TestEnv::start(&[("LINK_SECRET", "")]).await;
+    let click = env.worker.get_page(&env.worker.url("/mlink/AAAA")).await;
+    assert_eq!(click.status, 500, "{click:?}");
+    let body: Value = serde_json::from_str(&click.body).expect("a JSON body");
+    assert_eq!(body["error"]["code"], "internal", "{body}");
+    let health = env.worker.get_page(&env.worker.url("/health")).await;
+    assert_eq!(health.status, 200, "{health:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn data_survives_restart() {
     let mut env = TestEnv::start(&[]).await;
