@@ -3,6 +3,7 @@
 
 use crate::do_sql::DoSql;
 use crate::{env_config, net, respond};
+use futures_util::future::{join, join_all};
 use mlink_core::domain::secrets::bearer_matches;
 use mlink_core::domain::token::LinkId;
 use mlink_core::domain::{Group, ProjectName};
@@ -12,7 +13,7 @@ use mlink_core::service::dispatch::{self, CallInput};
 use mlink_core::service::edge::{bot_key, OPENED_PATH, PUBLIC_BOT_PATH, USED_LINKS_HEADER};
 use mlink_core::service::routes::{ProjectCall, Route};
 use mlink_core::service::{owner, webhook, ApiError, Config, Reply, MAX_BODY_BYTES};
-use mlink_core::store::{OutboxKind, Store};
+use mlink_core::store::{OutboxItem, Store};
 use std::cell::{Cell, OnceCell};
 use worker::{
     durable_object, Date, DurableObject, Env, Request, Response, Result, ScheduledTime, State, Stub,
@@ -196,6 +197,11 @@ impl ProjectObject {
 
     /// Sets the alarm for the earliest pending outbox item, unless it is already set earlier.
     async fn schedule(&self) -> Result<(), ApiError> {
+        // What a request writes to the outbox is due now at the earliest, so an alarm set for
+        // no later than now (and not yet run) will see it: no need to look.
+        if self.alarm_at.get().is_some_and(|at| at <= now_ms()) {
+            return Ok(());
+        }
         let Some(due) = delivery::next_wakeup(self.store()?)? else {
             return Ok(());
         };
@@ -218,39 +224,60 @@ impl ProjectObject {
         Ok(())
     }
 
-    /// Delivers what is due: callbacks strictly in order (a failure holds the ones behind it,
-    /// so the owner sees events in the order they happened), sends independently.
+    /// Delivers what is due, round after round while more is: callbacks strictly in order (a
+    /// failure holds the ones behind it, so the owner sees events in the order they happened),
+    /// texts all at once. Each round's outcomes are recorded in one transaction.
     async fn deliver(&self) -> Result<(), ApiError> {
         let store = self.store()?;
         let config = self.config()?;
-        for item in store.pending(OutboxKind::Callback, delivery::BATCH)? {
-            let disabled = !delivery::callbacks_enabled(store)?;
-            if disabled || item.next_attempt_at > now_ms() {
+        for _ in 0..delivery::MAX_ROUNDS {
+            let round = delivery::next_round(store, now_ms())?;
+            if round.is_empty() {
                 break;
             }
-            if !self.attempt(&config, &item).await? {
-                break;
-            }
-        }
-        for item in store.due(OutboxKind::Send, now_ms(), delivery::BATCH)? {
-            self.attempt(&config, &item).await?;
+            let sends = join_all(round.sends.iter().map(|item| self.attempt(&config, item)));
+            let (mut outcomes, callbacks) =
+                join(sends, self.callbacks_in_order(&config, &round.callbacks)).await;
+            outcomes.extend(callbacks);
+            delivery::record_round(store, &config, outcomes, now_ms())?;
         }
         Ok(())
     }
 
-    /// One delivery attempt, recorded; true if it was delivered.
-    async fn attempt(
+    /// Sends callbacks one at a time, up to the first that is not delivered.
+    async fn callbacks_in_order<'a>(
         &self,
         config: &Config,
-        item: &mlink_core::store::OutboxItem,
-    ) -> Result<bool, ApiError> {
-        let store = self.store()?;
+        items: &'a [OutboxItem],
+    ) -> Vec<(&'a OutboxItem, Attempt)> {
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            let (item, outcome) = self.attempt(config, item).await;
+            let delivered = outcome == Attempt::Delivered;
+            outcomes.push((item, outcome));
+            if !delivered {
+                break;
+            }
+        }
+        outcomes
+    }
+
+    /// One delivery attempt. The request is built just before it goes out, so a callback's
+    /// signature carries the time it was sent.
+    async fn attempt<'a>(
+        &self,
+        config: &Config,
+        item: &'a OutboxItem,
+    ) -> (&'a OutboxItem, Attempt) {
         let failed = |error: String| Attempt::Failed {
             error,
             retry_after_s: None,
         };
         // An item that cannot even be built backs off like any failure, instead of looping.
-        let outcome = match delivery::request_for(store, config, item, now_ms()) {
+        let request = self
+            .store()
+            .and_then(|store| delivery::request_for(store, config, item, now_ms()));
+        let outcome = match request {
             Err(e) => failed(e.to_string()),
             Ok(request) => match net::send(&request, delivery::TIMEOUT_MS).await {
                 Ok(answer) => delivery::judge(
@@ -262,9 +289,7 @@ impl ProjectObject {
                 Err(error) => failed(error),
             },
         };
-        let delivered = outcome == Attempt::Delivered;
-        delivery::record(store, config, item, outcome, now_ms())?;
-        Ok(delivered)
+        (item, outcome)
     }
 }
 

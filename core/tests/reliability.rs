@@ -182,3 +182,111 @@ fn the_funnel_counts_created_opened_and_completed_links_per_messenger() {
         );
     }
 }
+
+fn failure(error: &str) -> Attempt {
+    Attempt::Failed {
+        error: error.into(),
+        retry_after_s: None,
+    }
+}
+
+#[test]
+fn a_round_takes_due_callbacks_in_order_and_every_due_send() {
+    let w = World::with_bots_a_b();
+    let payload = w.link_payload(new_card(&w, 555), "B", "Welcome", T0);
+    w.say("B", 777, &format!("/start {payload}"), T0);
+    w.say("A", 555, "after the merge", T0);
+
+    let round = delivery::next_round(&w.store, T0).unwrap();
+    let ids: Vec<i64> = round.callbacks.iter().map(|i| i.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted, "callbacks in the order they happened");
+    assert_eq!(
+        round.callbacks.len(),
+        3,
+        "message, switch_to_telegram, message"
+    );
+    assert_eq!(round.sends.len(), 1, "the tag");
+    assert!(round.sends[0].payload.contains("Welcome"));
+    assert!(delivery::next_round(&w.store, T0 - 1).unwrap().is_empty());
+}
+
+#[test]
+fn a_round_is_recorded_at_once_and_a_failed_callback_holds_the_ones_behind_it() {
+    let w = World::with_bots_a_b();
+    let payload = w.link_payload(new_card(&w, 555), "B", "Welcome", T0);
+    w.say("B", 777, &format!("/start {payload}"), T0);
+    let round = delivery::next_round(&w.store, T0).unwrap();
+    let (first, second) = (&round.callbacks[0], &round.callbacks[1]);
+    let outcomes = [
+        (first, Attempt::Delivered),
+        (second, failure("callback receiver answered 500")),
+        (&round.sends[0], Attempt::Delivered),
+    ];
+    delivery::record_round(&w.store, &w.config, outcomes, T0 + 1).unwrap();
+
+    assert!(
+        w.store.outbox_item(first.id).unwrap().is_none(),
+        "delivered"
+    );
+    assert!(w.store.outbox_item(round.sends[0].id).unwrap().is_none());
+    let held = w.store.outbox_item(second.id).unwrap().unwrap();
+    assert_eq!((held.attempts, held.status.as_str()), (1, "pending"));
+    assert!(held.next_attempt_at > T0 + 1);
+    let later = delivery::next_round(&w.store, T0 + 2).unwrap();
+    assert!(later.is_empty(), "nothing due until the retry: {later:?}");
+    let retry = delivery::next_round(&w.store, held.next_attempt_at).unwrap();
+    assert_eq!(retry.callbacks.len(), 1);
+    assert_eq!(retry.callbacks[0].id, second.id);
+}
+
+#[test]
+fn a_round_takes_no_callback_while_the_endpoint_is_disabled() {
+    let w = World::with_bots_a_b();
+    let payload = w.link_payload(new_card(&w, 555), "B", "Welcome", T0);
+    w.say("B", 777, &format!("/start {payload}"), T0);
+    let round = delivery::next_round(&w.store, T0).unwrap();
+    let gone = [(&round.callbacks[0], Attempt::Gone)];
+    delivery::record_round(&w.store, &w.config, gone, T0).unwrap();
+
+    let round = delivery::next_round(&w.store, T0 + 1).unwrap();
+    assert!(round.callbacks.is_empty());
+    assert_eq!(round.sends.len(), 1, "texts to clients still go out");
+}
+
+#[test]
+fn bots_and_the_project_read_from_memory_follow_every_write() {
+    let w = World::with_bots_a_b();
+    let b = support::world::group("B");
+    let payload = w.link_payload(new_card(&w, 555), "B", "Welcome", T0);
+    w.say("B", 777, &format!("/start {payload}"), T0); // reads bot B into memory
+    w.connect_telegram("B", "OtherBot", "999:ZZZ");
+    let record = owner::public_bot(&w.store, &b)
+        .unwrap()
+        .unwrap()
+        .to_record();
+    assert!(record.ends_with("OtherBot"), "{record}");
+    let send = delivery::next_round(&w.store, T0).unwrap().sends.remove(0);
+    let request = delivery::request_for(&w.store, &w.config, &send, T0).unwrap();
+    assert!(request.url.contains("999:ZZZ"), "sent with the new token");
+
+    // A transaction that rolls back leaves nothing behind in memory either.
+    let bot = w.store.bot(&b).unwrap().unwrap().bot;
+    let mut renamed = bot.clone();
+    renamed.group = support::world::group("C");
+    let rolled_back: Result<(), ApiError> = w.store.transaction(|s| {
+        s.save_bot(&renamed, T0)?;
+        assert!(s.bot(&renamed.group)?.is_some(), "seen inside");
+        Err(ApiError::BadRequest("no".into()))
+    });
+    assert!(rolled_back.is_err());
+    assert!(w.store.bot(&renamed.group).unwrap().is_none());
+
+    let before = w.store.project().unwrap().unwrap();
+    let body = json!({"callback_url": "https://owner.example/other"}).to_string();
+    owner::put_project(&w.store, &w.project, body.as_bytes(), T0).unwrap();
+    let after = w.store.project().unwrap().unwrap();
+    assert_eq!(after.callback_url, "https://owner.example/other");
+    assert_ne!(before.callback_url, after.callback_url);
+}

@@ -20,8 +20,60 @@ pub struct SendText {
 
 /// How long the glue waits for an answer.
 pub const TIMEOUT_MS: u32 = 15_000;
-/// Items handled per alarm run; the alarm comes back for the rest.
+/// Items of each kind one delivery round takes.
 pub const BATCH: i64 = 50;
+/// Rounds per alarm: while more is due, the alarm keeps going, then comes back for the rest.
+pub const MAX_ROUNDS: usize = 8;
+
+/// What one delivery round tries.
+#[derive(Debug, Default)]
+pub struct Round {
+    /// Callbacks due now, in the order they happened: the glue sends them one at a time and
+    /// stops at the first that fails, so the owner sees events in order.
+    pub callbacks: Vec<OutboxItem>,
+    /// Texts due now: independent of each other, so the glue sends them all at once.
+    pub sends: Vec<OutboxItem>,
+}
+
+impl Round {
+    pub fn is_empty(&self) -> bool {
+        self.callbacks.is_empty() && self.sends.is_empty()
+    }
+}
+
+/// The next round's items. Callbacks wait behind the oldest pending one, and all of them while
+/// a 410 Gone has the endpoint switched off.
+pub fn next_round<S: Sql>(store: &Store<S>, now: Millis) -> Result<Round, StoreError> {
+    let callbacks = if callbacks_enabled(store)? {
+        store
+            .pending(OutboxKind::Callback, BATCH)?
+            .into_iter()
+            .take_while(|item| item.next_attempt_at <= now)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Round {
+        callbacks,
+        sends: store.due(OutboxKind::Send, now, BATCH)?,
+    })
+}
+
+/// Records what a round's attempts came to, in one transaction: one commit for the round
+/// instead of one per item. Should the object stop after sending and before this, the items
+/// stay pending and go out again (delivery is at least once; a callback keeps its `webhook-id`).
+pub fn record_round<'a, S: Sql>(
+    store: &Store<S>,
+    config: &Config,
+    outcomes: impl IntoIterator<Item = (&'a OutboxItem, Attempt)>,
+    now: Millis,
+) -> Result<(), StoreError> {
+    store.transaction(|s| {
+        outcomes
+            .into_iter()
+            .try_for_each(|(item, attempt)| record(s, config, item, attempt, now))
+    })
+}
 
 /// Builds the HTTP request for an outbox item (the secrets stay in the store until now).
 pub fn request_for<S: Sql>(

@@ -154,6 +154,8 @@ impl<S: Sql> Store<S> {
         .transpose()
     }
 
+    /// A new dialog in `client`'s card. The caller records its arrival in the card's history,
+    /// which also marks the card changed for the sync feed.
     #[allow(clippy::too_many_arguments)]
     pub fn add_contact(
         &self,
@@ -184,7 +186,6 @@ impl<S: Sql> Store<S> {
                 ],
             )?
             .ok_or_else(|| StoreError::Sql("inserted contact not returned".into()))?;
-        self.touch_client(client, now)?;
         contact_from_row(&row)
     }
 

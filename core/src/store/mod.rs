@@ -1,6 +1,9 @@
 //! The project's storage: one SQLite database per project (its Durable Object), reached through
 //! the small [`Sql`] trait. The same SQL runs natively on rusqlite in tests.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 mod cards;
 mod links;
 mod outbox;
@@ -105,16 +108,33 @@ impl Row {
 }
 
 /// Typed access to one project's database.
+///
+/// It keeps the rows nearly every request reads (the project, the bots) in memory: the store is
+/// the only writer of its database (one Durable Object per project), so its own writes are the
+/// only way they can change, and each such write forgets them.
 pub struct Store<S: Sql> {
     sql: S,
+    project: RefCell<Option<Option<(ProjectRecord, Endpoint)>>>,
+    bots: RefCell<Option<Rc<[BotRecord]>>>,
 }
 
 impl<S: Sql> Store<S> {
     /// Opens the store, creating or upgrading the schema.
     pub fn open(sql: S) -> Result<Self, StoreError> {
-        let store = Store { sql };
+        let store = Store {
+            sql,
+            project: RefCell::default(),
+            bots: RefCell::default(),
+        };
         schema::migrate(&store.sql)?;
         Ok(store)
+    }
+
+    /// Forgets the rows kept in memory: after a write to them, or a rolled-back transaction
+    /// (which may have read its own writes).
+    fn forget(&self) {
+        self.project.take();
+        self.bots.take();
     }
 
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
@@ -143,6 +163,9 @@ impl<S: Sql> Store<S> {
                 Ok(())
             }
         });
+        if !matches!((&committed, &outcome), (Ok(()), Some(Ok(_)))) {
+            self.forget();
+        }
         match (committed, outcome) {
             (_, Some(Err(e))) => Err(e),
             (Ok(()), Some(Ok(v))) => Ok(v),

@@ -4,6 +4,7 @@ use super::{Row, Sql, Store, StoreError, Value};
 use crate::domain::time::Millis;
 use crate::domain::{ClientType, Group};
 use crate::messengers::{Bot, BotConfig};
+use std::rc::Rc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectRecord {
@@ -28,6 +29,20 @@ pub struct BotRecord {
 
 const BOT_COLUMNS: &str = "grp, config, webhook_secret, connected_at";
 
+fn project_from_row(row: &Row) -> Result<(ProjectRecord, Endpoint), StoreError> {
+    let record = ProjectRecord {
+        name: row.text(0)?,
+        callback_url: row.text(1)?,
+        api_key_hash: row.text(2)?,
+        callback_secret: row.text(3)?,
+    };
+    let endpoint = Endpoint {
+        disabled_at: row.opt_int(4)?,
+        reason: row.opt_text(5)?,
+    };
+    Ok((record, endpoint))
+}
+
 fn bot_from_row(row: &Row) -> Result<BotRecord, StoreError> {
     let group = Group::parse(&row.text(0)?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let config: BotConfig = serde_json::from_str(&row.text(1)?)
@@ -44,22 +59,28 @@ fn bot_from_row(row: &Row) -> Result<BotRecord, StoreError> {
 
 impl<S: Sql> Store<S> {
     pub fn project(&self) -> Result<Option<ProjectRecord>, StoreError> {
-        let Some(row) = self.first(
-            "SELECT name, callback_url, api_key_hash, callback_secret FROM project WHERE id = 1",
-            &[],
-        )?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(ProjectRecord {
-            name: row.text(0)?,
-            callback_url: row.text(1)?,
-            api_key_hash: row.text(2)?,
-            callback_secret: row.text(3)?,
-        }))
+        Ok(self.project_row()?.map(|(record, _)| record))
+    }
+
+    /// The project row, from memory when it was read before (see [`Store`]).
+    fn project_row(&self) -> Result<Option<(ProjectRecord, Endpoint)>, StoreError> {
+        if let Some(row) = self.project.borrow().as_ref() {
+            return Ok(row.clone());
+        }
+        let row = self
+            .first(
+                "SELECT name, callback_url, api_key_hash, callback_secret, endpoint_disabled_at,
+                    endpoint_disabled_reason FROM project WHERE id = 1",
+                &[],
+            )?
+            .map(|row| project_from_row(&row))
+            .transpose()?;
+        *self.project.borrow_mut() = Some(row.clone());
+        Ok(row)
     }
 
     pub fn create_project(&self, project: &ProjectRecord, now: Millis) -> Result<(), StoreError> {
+        self.forget();
         self.exec(
             "INSERT INTO project (id, name, callback_url, api_key_hash, callback_secret,
                 created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?)",
@@ -77,6 +98,7 @@ impl<S: Sql> Store<S> {
 
     /// Sets the callback URL; that also re-enables an endpoint a 410 disabled.
     pub fn set_callback_url(&self, url: &str, now: Millis) -> Result<(), StoreError> {
+        self.forget();
         self.exec(
             "UPDATE project SET callback_url = ?, updated_at = ?, endpoint_disabled_at = NULL,
                 endpoint_disabled_reason = NULL WHERE id = 1",
@@ -86,20 +108,14 @@ impl<S: Sql> Store<S> {
     }
 
     pub fn endpoint(&self) -> Result<Endpoint, StoreError> {
-        let row = self.first(
-            "SELECT endpoint_disabled_at, endpoint_disabled_reason FROM project WHERE id = 1",
-            &[],
-        )?;
-        Ok(match row {
-            Some(row) => Endpoint {
-                disabled_at: row.opt_int(0)?,
-                reason: row.opt_text(1)?,
-            },
-            None => Endpoint::default(),
-        })
+        Ok(self
+            .project_row()?
+            .map(|(_, endpoint)| endpoint)
+            .unwrap_or_default())
     }
 
     pub fn disable_endpoint(&self, reason: &str, now: Millis) -> Result<(), StoreError> {
+        self.forget();
         self.exec(
             "UPDATE project SET endpoint_disabled_at = ?, endpoint_disabled_reason = ?,
                 updated_at = ? WHERE id = 1",
@@ -135,30 +151,35 @@ impl<S: Sql> Store<S> {
     }
 
     pub fn bot(&self, group: &Group) -> Result<Option<BotRecord>, StoreError> {
-        self.first(
-            &format!("SELECT {BOT_COLUMNS} FROM bots WHERE grp = ?"),
-            &[group.as_str().into()],
-        )?
-        .map(|row| bot_from_row(&row))
-        .transpose()
+        Ok(self.bots()?.into_iter().find(|r| r.bot.group == *group))
     }
 
     /// Bots in the order they were first connected.
     pub fn bots(&self) -> Result<Vec<BotRecord>, StoreError> {
-        self.exec(&format!("SELECT {BOT_COLUMNS} FROM bots ORDER BY seq"), &[])?
-            .iter()
-            .map(bot_from_row)
-            .collect()
+        Ok(self.bot_rows()?.to_vec())
     }
 
     /// The first connected bot of a messenger: the seed's choice when no group is given.
     pub fn first_bot_of(&self, client_type: ClientType) -> Result<Option<BotRecord>, StoreError> {
-        self.first(
-            &format!("SELECT {BOT_COLUMNS} FROM bots WHERE client_type = ? ORDER BY seq LIMIT 1"),
-            &[client_type.code().into()],
-        )?
-        .map(|row| bot_from_row(&row))
-        .transpose()
+        Ok(self
+            .bot_rows()?
+            .iter()
+            .find(|r| r.bot.client_type() == client_type)
+            .cloned())
+    }
+
+    /// Every bot, from memory when they were read before (see [`Store`]).
+    fn bot_rows(&self) -> Result<Rc<[BotRecord]>, StoreError> {
+        if let Some(rows) = self.bots.borrow().as_ref() {
+            return Ok(rows.clone());
+        }
+        let rows: Rc<[BotRecord]> = self
+            .exec(&format!("SELECT {BOT_COLUMNS} FROM bots ORDER BY seq"), &[])?
+            .iter()
+            .map(bot_from_row)
+            .collect::<Result<_, _>>()?;
+        *self.bots.borrow_mut() = Some(rows.clone());
+        Ok(rows)
     }
 
     /// Connects or reconnects a bot; a reconnection keeps its place in the order. Returns whether
@@ -166,6 +187,7 @@ impl<S: Sql> Store<S> {
     pub fn save_bot(&self, bot: &Bot, now: Millis) -> Result<bool, StoreError> {
         let config = serde_json::to_string(&bot.config).expect("bot config serializes");
         let existed = self.bot(&bot.group)?.is_some();
+        self.forget();
         self.exec(
             "INSERT INTO bots (grp, client_type, config, webhook_secret, connected_at, seq)
              VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM bots))
