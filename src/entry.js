@@ -54,7 +54,8 @@ async function worker(request, env, ctx) {
   // A webhook used up links: the edge shows their "used" page from now on. The header is ours;
   // the messenger must not see it (and a Durable Object's response headers are immutable).
   if (configure(env) === "") edgeCall(() => edge.learn_used(used));
-  const copy = new Response(response.body, response);
+  // The answer is a small JSON: copied whole, it needs no stream pumped through this worker.
+  const copy = new Response(await response.arrayBuffer(), response);
   copy.headers.delete(USED_LINKS_HEADER);
   return copy;
 }
