@@ -53,10 +53,8 @@ impl FacebookBot {
 /// `https://m.me/<page>?ref=<payload>`: the ref arrives with the Get Started postback of a new
 /// thread, or as a referral in an existing one.
 pub fn deep_link(page: &str, payload: &str) -> String {
-    format!(
-        "https://m.me/{page}?ref={}",
-        meta::encode_query_value(payload)
-    )
+    let payload = meta::encode_query_value(payload);
+    crate::http::concat(&["https://m.me/", page, "?ref=", &payload])
 }
 
 impl Messenger for FacebookBot {

@@ -54,10 +54,8 @@ impl InstagramBot {
 /// `https://ig.me/m/<username>?ref=<payload>`. The ref reaches the webhook only when the
 /// account has icebreakers set; otherwise the client types the code.
 pub fn deep_link(username: &str, payload: &str) -> String {
-    format!(
-        "https://ig.me/m/{username}?ref={}",
-        meta::encode_query_value(payload)
-    )
+    let payload = meta::encode_query_value(payload);
+    crate::http::concat(&["https://ig.me/m/", username, "?ref=", &payload])
 }
 
 impl Messenger for InstagramBot {

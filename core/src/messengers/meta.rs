@@ -396,7 +396,7 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 
 /// `s` made safe as one query-string value.
 pub fn encode_query_value(s: &str) -> String {
-    utf8_percent_encode(s, QUERY_VALUE).to_string()
+    std::borrow::Cow::from(utf8_percent_encode(s, QUERY_VALUE)).into_owned()
 }
 
 #[cfg(test)]

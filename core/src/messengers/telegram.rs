@@ -131,7 +131,7 @@ impl Messenger for TelegramBot {
 
 /// `https://t.me/<bot>?start=<payload>`; the payload is at most 64 chars of `A-Za-z0-9_-`.
 pub fn deep_link(username: &str, payload: &str) -> String {
-    format!("https://t.me/{username}?start={payload}")
+    crate::http::concat(&["https://t.me/", username, "?start=", payload])
 }
 
 pub fn verify(headers: &dyn Headers, secret: &str) -> Result<(), WebhookError> {

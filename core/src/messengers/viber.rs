@@ -112,11 +112,8 @@ fn is_http_url(s: &str) -> bool {
 /// `viber://pa?chatURI=<uri>&context=<payload>`; Viber hands `context` back on
 /// `conversation_started`.
 pub fn deep_link(uri: &str, payload: &str) -> String {
-    format!(
-        "viber://pa?chatURI={}&context={}",
-        encode_query_value(uri),
-        encode_query_value(payload)
-    )
+    let (uri, payload) = (encode_query_value(uri), encode_query_value(payload));
+    crate::http::concat(&["viber://pa?chatURI=", &uri, "&context=", &payload])
 }
 
 impl Messenger for ViberBot {

@@ -70,12 +70,10 @@ fn phone_digits(display: &str) -> Option<String> {
 /// `https://wa.me/<digits>?text=<text>`: the client sends the prefilled text themselves.
 pub fn deep_link(phone_digits: &str, text: &str) -> String {
     if text.is_empty() {
-        return format!("https://wa.me/{phone_digits}");
+        return crate::http::concat(&["https://wa.me/", phone_digits]);
     }
-    format!(
-        "https://wa.me/{phone_digits}?text={}",
-        meta::encode_query_value(text)
-    )
+    let text = meta::encode_query_value(text);
+    crate::http::concat(&["https://wa.me/", phone_digits, "?text=", &text])
 }
 
 impl Messenger for WhatsAppBot {
