@@ -59,6 +59,15 @@ pub fn learn_used(ids: &str) {
     with_edge(|edge| edge.learn_used(ids));
 }
 
+/// The project whose object takes this request straight from the entry (`""`: none; see
+/// `mlink_core::service::edge::webhook_project`).
+#[wasm_bindgen]
+pub fn webhook_project(method: &str, url: &str, content_length: Option<String>) -> String {
+    edge::webhook_project(method, url, content_length.as_deref())
+        .map(|project| project.to_string())
+        .unwrap_or_default()
+}
+
 /// The answer for a bot that could not be looked up (storage unreachable).
 #[wasm_bindgen]
 pub fn unavailable() -> String {

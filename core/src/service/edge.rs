@@ -12,6 +12,8 @@ use crate::domain::{ClientType, Group, ProjectName};
 use crate::http::path_and_query;
 use crate::messengers::PublicBot;
 use crate::pages::{self, Landing, Lang, Problem};
+use crate::service::routes::Route;
+use crate::service::MAX_BODY_BYTES;
 
 /// How long an isolate trusts what it learned about a bot.
 pub const BOT_TTL_MS: Millis = 60_000;
@@ -295,6 +297,25 @@ impl Edge {
     }
 }
 
+/// The project whose object takes this request straight from the JS entry: a messenger's
+/// webhook (`POST`) that declares a body within the limit. The object checks everything else
+/// (the route again, the bot, the signature); all other requests, and every error answer, go
+/// through the worker's module.
+pub fn webhook_project(
+    method: &str,
+    url: &str,
+    content_length: Option<&str>,
+) -> Option<ProjectName> {
+    if method != "POST" {
+        return None;
+    }
+    let declared: usize = content_length?.trim().parse().ok()?;
+    if declared > MAX_BODY_BYTES {
+        return None;
+    }
+    Route::webhook_path(path_and_query(url).0).map(|(project, _)| project)
+}
+
 /// The answer when the bot could not be looked up (storage unreachable).
 pub fn unavailable() -> Answer {
     page(PageSpec::Problem(Problem::Unavailable), None)
@@ -317,6 +338,29 @@ fn token_of(url: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhooks_within_the_size_limit_go_straight_to_their_project() {
+        let url = "https://m.example/webhooks/acme/botB";
+        let acme = ProjectName::parse("acme").ok();
+        assert_eq!(webhook_project("POST", url, Some("120")), acme);
+        assert_eq!(
+            webhook_project("POST", url, Some(&MAX_BODY_BYTES.to_string())),
+            acme
+        );
+        // Everything else takes the worker's module, which answers the errors.
+        let too_big = (MAX_BODY_BYTES + 1).to_string();
+        assert_eq!(webhook_project("POST", url, Some(&too_big)), None);
+        assert_eq!(webhook_project("POST", url, None), None, "chunked");
+        assert_eq!(webhook_project("POST", url, Some("12x")), None);
+        assert_eq!(
+            webhook_project("GET", url, Some("0")),
+            None,
+            "Meta's handshake"
+        );
+        let other = "https://m.example/api/v1/projects/acme";
+        assert_eq!(webhook_project("POST", other, Some("2")), None);
+    }
     use crate::domain::token::LinkToken;
 
     const SECRET: &str = "edge test secret";

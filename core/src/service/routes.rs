@@ -51,6 +51,23 @@ impl Route {
         }
     }
 
+    /// `/webhooks/{project}/{group}` read as [`Route::parse`] reads it, without the rest of the
+    /// table: the edge module checks each webhook with it and carries no other route.
+    pub fn webhook_path(path: &str) -> Option<(ProjectName, Group)> {
+        let mut segments = path.trim_start_matches('/').split('/');
+        match (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) {
+            (Some("webhooks"), Some(project), Some(group), None) => {
+                Some((ProjectName::parse(project).ok()?, Group::parse(group).ok()?))
+            }
+            _ => None,
+        }
+    }
+
     pub fn parse(method: &str, path: &str) -> Result<Route, ApiError> {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match segments.as_slice() {
@@ -168,6 +185,28 @@ mod tests {
 
     fn p(s: &str) -> ProjectName {
         ProjectName::parse(s).unwrap()
+    }
+
+    #[test]
+    fn webhook_paths_read_as_the_table_reads_them() {
+        let paths = [
+            "/webhooks/acme/botB",
+            "/webhooks/acme/7",
+            "/webhooks/Acme/botB",
+            "/webhooks/acme",
+            "/webhooks/acme/botB/x",
+            "/webhooks//botB",
+            "/webhook/acme/botB",
+            "/api/v1/projects/acme",
+        ];
+        for path in paths {
+            let from_table = match Route::parse("POST", path) {
+                Ok(Route::Webhook(project, group)) => Some((project, group)),
+                _ => None,
+            };
+            assert_eq!(Route::webhook_path(path), from_table, "{path}");
+        }
+        assert!(Route::webhook_path("/webhooks/acme/botB").is_some());
     }
 
     #[test]
