@@ -1040,3 +1040,25 @@ fn request_for_signs_callbacks_and_builds_telegram_sends() {
     let body: Value = serde_json::from_str(&req.body).unwrap();
     assert_eq!(body, json!({"chat_id": 555, "text": "Hi B"}));
 }
+
+#[test]
+fn a_schema_1_database_is_upgraded_and_history_marks_cards_changed() {
+    use mlink_core::store::Sql;
+    let sql = Sqlite::memory();
+    // What schema 1 left of the two tables involved.
+    for statement in [
+        "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+        "INSERT INTO schema_version (version) VALUES (1)",
+        "CREATE TABLE clients (id INTEGER PRIMARY KEY, created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL, merged_into INTEGER,
+            vars_version INTEGER NOT NULL DEFAULT 0)",
+        "CREATE TABLE history (id INTEGER PRIMARY KEY, client_id INTEGER NOT NULL,
+            at INTEGER NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL)",
+    ] {
+        sql.exec(statement, &[]).unwrap();
+    }
+    let store = Store::open(sql).unwrap();
+    let card = store.new_client(T0).unwrap();
+    store.record(card, T0 + 5, "created", json!({})).unwrap();
+    assert_eq!(store.client(card).unwrap().unwrap().updated_at, T0 + 5);
+}

@@ -8,7 +8,7 @@ use crate::domain::callback::{ContactRef, EventData};
 use crate::domain::code::{looks_like_code, parse_code};
 use crate::domain::time::Millis;
 use crate::domain::token::LinkId;
-use crate::domain::{ClientId, ClientType, Group, UserId};
+use crate::domain::{ClientId, ClientType, Group};
 use crate::http::Headers;
 use crate::messengers::{Bot, Inbound, InboundKind, WebhookError};
 use crate::service::delivery::SendText;
@@ -359,14 +359,25 @@ impl<'a, S: Sql> Turn<'a, S> {
         )?)
     }
 
+    /// The dialog the link was made from. Dialogs are never deleted, so it is the link's
+    /// record and its bot's messenger (bots are in memory): no read.
     fn origin_contact(&self, link: &LinkRecord) -> Result<Option<ContactRef>, ApiError> {
         let Some((group, user)) = &link.from else {
             return Ok(None);
         };
-        let (Ok(group), Ok(user)) = (Group::parse(group), UserId::parse(user)) else {
+        let Ok(group) = Group::parse(group) else {
             return Ok(None);
         };
-        Ok(self.s.contact(&group, &user)?.map(|c| c.reference()))
+        let Some(bot) = self.s.bot(&group)? else {
+            return Ok(None);
+        };
+        let client_type = bot.bot.client_type();
+        Ok(Some(ContactRef {
+            messenger: client_type.name(),
+            client_type: client_type.code(),
+            group: group.to_string(),
+            user_id: user.clone(),
+        }))
     }
 
     /// An ordinary message: the owner's backend gets it with the resolved card.

@@ -3,7 +3,7 @@
 
 use super::{Sql, StoreError, Value};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const V1: &[&str] = &[
     // The project itself: one row.
@@ -113,6 +113,14 @@ const V1: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at, id)",
 ];
 
+/// Version 2: anything worth a card's history entry is a change the sync feed shows. Done by
+/// SQLite in the same statement, not by a second one from the store per entry.
+const V2: &[&str] = &["CREATE TRIGGER IF NOT EXISTS history_marks_card_changed
+        AFTER INSERT ON history
+        BEGIN UPDATE clients SET updated_at = NEW.at WHERE id = NEW.client_id; END"];
+
+const MIGRATIONS: [&[&str]; 2] = [V1, V2];
+
 pub(super) fn migrate(sql: &dyn Sql) -> Result<(), StoreError> {
     sql.exec(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
@@ -126,8 +134,10 @@ pub(super) fn migrate(sql: &dyn Sql) -> Result<(), StoreError> {
     if current >= SCHEMA_VERSION {
         return Ok(());
     }
-    for statement in V1 {
-        sql.exec(statement, &[])?;
+    for version in current..SCHEMA_VERSION {
+        for statement in MIGRATIONS[version as usize] {
+            sql.exec(statement, &[])?;
+        }
     }
     sql.exec(
         "INSERT INTO schema_version (version) VALUES (?)",
