@@ -101,7 +101,7 @@ impl ProjectObject {
         }
         let method = req.inner().method();
         let route = Route::parse(&method, &path)?;
-        let headers: Vec<(String, String)> = req.headers().entries().collect();
+        let headers = RequestHeaders(req.headers().clone());
         let body = read_body(&mut req, &headers).await?;
         let now = now_ms();
         let store = self.store()?;
@@ -297,10 +297,7 @@ fn query_pairs(req: &Request) -> Vec<(String, String)> {
     http::query_pairs(path_and_query(&req.inner().url()).1)
 }
 
-async fn read_body(
-    req: &mut Request,
-    headers: &Vec<(String, String)>,
-) -> Result<Vec<u8>, ApiError> {
+async fn read_body(req: &mut Request, headers: &RequestHeaders) -> Result<Vec<u8>, ApiError> {
     let declared = headers
         .get("content-length")
         .and_then(|v| v.parse::<usize>().ok())
@@ -313,6 +310,15 @@ async fn read_body(
         return Err(ApiError::TooLarge(MAX_BODY_BYTES));
     }
     Ok(body)
+}
+
+/// The request's headers, each read when asked for: a webhook needs one or two of them.
+struct RequestHeaders(worker::Headers);
+
+impl http::Headers for RequestHeaders {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name).ok().flatten()
+    }
 }
 
 fn upstream(message: String) -> ApiError {
