@@ -61,6 +61,9 @@ impl DurableObject for ProjectObject {
         if let Err(e) = self.deliver().await {
             worker::console_error!("outbox delivery: {e}");
         }
+        // Requests may have set an alarm while this one ran; look at the runtime's own record
+        // rather than trust what they remembered.
+        self.alarm_at.set(None);
         self.schedule()
             .await
             .map_err(|e| worker::Error::RustError(e.to_string()))?;
@@ -205,6 +208,9 @@ impl ProjectObject {
         let Some(due) = delivery::next_wakeup(self.store()?)? else {
             return Ok(());
         };
+        // Never a time already past: set while an alarm runs, the time it ran for would count as
+        // that alarm, which the runtime clears when it returns, and the outbox would sit still.
+        let due = due.max(now_ms() + 1);
         if self.alarm_at.get().is_some_and(|at| at <= due) {
             return Ok(());
         }
