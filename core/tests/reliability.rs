@@ -290,3 +290,33 @@ fn bots_and_the_project_read_from_memory_follow_every_write() {
     assert_eq!(after.callback_url, "https://owner.example/other");
     assert_ne!(before.callback_url, after.callback_url);
 }
+
+#[test]
+fn the_outbox_is_read_through_an_index_per_kind() {
+    use mlink_core::store::{Sql, Store, Value};
+    let sql = support::sqlite::Sqlite::memory();
+    Store::open(&sql).unwrap();
+    // What the alarm and requests ask of the outbox, as SQLite plans them on the real schema.
+    let queries = [
+        "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND kind = 'send'",
+        "SELECT id FROM outbox WHERE status = 'pending' AND kind = 'callback' ORDER BY id LIMIT 50",
+        "SELECT id FROM outbox WHERE status = 'pending' AND kind = 'send'
+            AND next_attempt_at <= 5 ORDER BY id LIMIT 50",
+    ];
+    for query in queries {
+        let plan: Vec<String> = sql
+            .exec(&format!("EXPLAIN QUERY PLAN {query}"), &[])
+            .unwrap()
+            .into_iter()
+            .filter_map(|row| match row.0.last() {
+                Some(Value::Text(detail)) => Some(detail.clone()),
+                _ => None,
+            })
+            .collect();
+        let plan = plan.join("; ");
+        assert!(
+            plan.contains("_by_kind (kind=? AND status=?"),
+            "{query}: {plan}"
+        );
+    }
+}

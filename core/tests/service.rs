@@ -973,7 +973,10 @@ fn record_deletes_delivered_items_and_retries_then_gives_up() {
     assert_eq!((item.attempts, item.status.as_str()), (1, "pending"));
     assert_eq!(item.last_error.as_deref(), Some("e1"));
     assert!((now + 5000..=now + 5500).contains(&item.next_attempt_at));
-    assert_eq!(w.store.next_due().unwrap(), Some(item.next_attempt_at));
+    assert_eq!(
+        delivery::next_wakeup(&w.store).unwrap(),
+        Some(item.next_attempt_at)
+    );
 
     delivery::record(&w.store, &w.config, &item, fail("e2", Some(600)), now).unwrap();
     let item = w.outbox().remove(0);
@@ -986,7 +989,7 @@ fn record_deletes_delivered_items_and_retries_then_gives_up() {
     assert_eq!((item.attempts, item.status.as_str()), (3, "failed"));
     assert_eq!(item.last_error.as_deref(), Some("e3"));
     assert_eq!(item.next_attempt_at, last_due);
-    assert_eq!(w.store.next_due().unwrap(), None);
+    assert_eq!(delivery::next_wakeup(&w.store).unwrap(), None);
     assert!(w
         .store
         .pending(OutboxKind::Callback, 10)
@@ -1042,10 +1045,10 @@ fn request_for_signs_callbacks_and_builds_telegram_sends() {
 }
 
 #[test]
-fn a_schema_1_database_is_upgraded_and_history_marks_cards_changed() {
-    use mlink_core::store::Sql;
+fn a_schema_1_database_is_upgraded() {
+    use mlink_core::store::{Row, Sql};
     let sql = Sqlite::memory();
-    // What schema 1 left of the two tables involved.
+    // What schema 1 left of the tables later versions change.
     for statement in [
         "CREATE TABLE schema_version (version INTEGER NOT NULL)",
         "INSERT INTO schema_version (version) VALUES (1)",
@@ -1054,11 +1057,36 @@ fn a_schema_1_database_is_upgraded_and_history_marks_cards_changed() {
             vars_version INTEGER NOT NULL DEFAULT 0)",
         "CREATE TABLE history (id INTEGER PRIMARY KEY, client_id INTEGER NOT NULL,
             at INTEGER NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL)",
+        "CREATE TABLE outbox (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, webhook_id TEXT,
+            payload TEXT NOT NULL, created_at INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending', last_error TEXT)",
+        "CREATE INDEX outbox_due ON outbox (status, next_attempt_at, id)",
     ] {
         sql.exec(statement, &[]).unwrap();
     }
-    let store = Store::open(sql).unwrap();
+    let store = Store::open(&sql).unwrap();
     let card = store.new_client(T0).unwrap();
     store.record(card, T0 + 5, "created", json!({})).unwrap();
-    assert_eq!(store.client(card).unwrap().unwrap().updated_at, T0 + 5);
+    assert_eq!(
+        store.client(card).unwrap().unwrap().updated_at,
+        T0 + 5,
+        "2: the trigger"
+    );
+    let indexes: Vec<Row> = sql
+        .exec(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox'",
+            &[],
+        )
+        .unwrap();
+    let names: Vec<String> = indexes.iter().map(|row| row.text(0).unwrap()).collect();
+    assert!(!names.contains(&"outbox_due".to_string()), "3: {names:?}");
+    assert!(
+        names.contains(&"outbox_due_by_kind".to_string()),
+        "3: {names:?}"
+    );
+    let version = sql
+        .exec("SELECT MAX(version) FROM schema_version", &[])
+        .unwrap();
+    assert_eq!(version[0].int(0).unwrap(), 3);
 }

@@ -66,6 +66,20 @@ pub trait Sql {
     ) -> Result<(), StoreError>;
 }
 
+/// A borrowed engine is an engine (tests look at a database the store has opened).
+impl<T: Sql + ?Sized> Sql for &T {
+    fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        (**self).exec(sql, params)
+    }
+
+    fn atomically(
+        &self,
+        body: &mut dyn FnMut() -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        (**self).atomically(body)
+    }
+}
+
 /// One result row, read by column position.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row(pub Vec<Value>);

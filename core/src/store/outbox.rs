@@ -115,16 +115,6 @@ impl<S: Sql> Store<S> {
         .collect()
     }
 
-    /// When the earliest pending item is due, if any is pending.
-    pub fn next_due(&self) -> Result<Option<Millis>, StoreError> {
-        Ok(self
-            .first(
-                "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'",
-                &[],
-            )?
-            .and_then(|row| row.opt_int(0).ok().flatten()))
-    }
-
     /// When the earliest pending item of one kind is due.
     pub fn next_due_of(&self, kind: OutboxKind) -> Result<Option<Millis>, StoreError> {
         Ok(self

@@ -3,7 +3,7 @@
 
 use super::{Sql, StoreError, Value};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const V1: &[&str] = &[
     // The project itself: one row.
@@ -119,7 +119,16 @@ const V2: &[&str] = &["CREATE TRIGGER IF NOT EXISTS history_marks_card_changed
         AFTER INSERT ON history
         BEGIN UPDATE clients SET updated_at = NEW.at WHERE id = NEW.client_id; END"];
 
-const MIGRATIONS: [&[&str]; 2] = [V1, V2];
+/// Version 3: the outbox is read per kind (callbacks in order, texts by due time), and a project
+/// whose receiver answered 410 keeps every callback parked, pending: without `kind` in the
+/// index, each look for the next due text walked all of them.
+const V3: &[&str] = &[
+    "DROP INDEX IF EXISTS outbox_due",
+    "CREATE INDEX IF NOT EXISTS outbox_due_by_kind ON outbox (kind, status, next_attempt_at)",
+    "CREATE INDEX IF NOT EXISTS outbox_order_by_kind ON outbox (kind, status, id)",
+];
+
+const MIGRATIONS: [&[&str]; 3] = [V1, V2, V3];
 
 pub(super) fn migrate(sql: &dyn Sql) -> Result<(), StoreError> {
     sql.exec(
