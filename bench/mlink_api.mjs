@@ -1,18 +1,24 @@
 // Talks to the mlink under test over HTTP, as a bot owner and as Telegram would: the setup before
 // the measured runs and the checks after them. Run with the project's Node 22 by bench/run.
 //
-//   setup     <state.json> <base> <admin> <callback_url>  project, bots A and B, one client, one
-//                                                          merge link (clicked once); prints token
+//   setup     <state.json> <base> <admin> <callback_url> [project] [tag]
+//                       project (default "bench"), bots A and B, one client, one merge link
+//                       (clicked once); prints its token. <tag> is the merge links' welcome text
+//                       (default "Welcome to B"; "" for none: the merge then sends no text). The
+//                       project and tag go into <state.json>, which the other commands read.
 //   provision <state.json> <count> <first_user> <bodies> <clients>
 //                       <count> new clients (a message each to bot A) with a merge link each to bot
 //                       B; appends to <bodies> the `/start <payload>` update each will send to bot B
 //                       (one JSON per line, for bench/merge.lua) and to <clients> its client id
 //   drain     <state.json> <fake_base>   waits until the outbox has nothing pending
+//   parked    <state.json>               waits until a 410 Gone has switched the project's
+//                                        callbacks off (they stay pending, never sent)
 //   verify    <state.json> <clients> <sample>  how many of a sample of clients have 2 dialogs
 //   stats     <state.json>               the merge-link funnel, if this build has it
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 
 const CONCURRENCY = 32;
+const DEFAULT_TAG = "Welcome to B";
 const [command, statePath, ...args] = process.argv.slice(2);
 
 async function call(method, url, { token, secret, body } = {}) {
@@ -66,7 +72,7 @@ async function makeClient(state, userId) {
   const link = json(
     await expect(201, "POST", `${api}/clients/${card.client_id}/merge-links`, {
       token: apiKey,
-      body: { client_type: 1, group: "botb", tag: "Welcome to B" },
+      body: { client_type: 1, group: "botb", tag: state.tag ?? DEFAULT_TAG },
     }),
   );
   const click = await expect(302, "GET", `${base}/mlink/${link.token}`);
@@ -92,8 +98,7 @@ const readState = () => JSON.parse(readFileSync(statePath, "utf8"));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const commands = {
-  async setup(base, admin, callbackUrl) {
-    const project = "bench";
+  async setup(base, admin, callbackUrl, project = "bench", tag = DEFAULT_TAG) {
     const created = json(
       await expect(201, "PUT", `${base}/api/v1/projects/${project}`, { token: admin, body: { callback_url: callbackUrl } }),
     );
@@ -110,7 +115,7 @@ const commands = {
       );
       bots[group] = bot.webhook_secret;
     }
-    const state = { base, project, apiKey: created.api_key, bots };
+    const state = { base, project, tag, apiKey: created.api_key, bots };
     // The link the redirect bench clicks; this first click also puts bot B in the isolate's memory.
     const first = await makeClient(state, 1);
     state.token = first.token;
@@ -146,6 +151,19 @@ const commands = {
       await sleep(200);
     }
     throw new Error("the outbox did not drain within 180 s");
+  },
+
+  // For a project whose callback URL answers 410 Gone: waits until its first callback has been
+  // refused, so its endpoint is off and nothing of it is delivered any more.
+  async parked() {
+    const state = readState();
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      const project = json(await expect(200, "GET", `${state.base}/api/v1/projects/${state.project}`, { token: state.apiKey }));
+      if (project.endpoint?.status === "disabled") return;
+      await sleep(100);
+    }
+    throw new Error(`the callbacks of ${state.project} were not switched off within 30 s`);
   },
 
   async verify(clientsPath, sample) {

@@ -109,9 +109,13 @@ const results = {
   },
   merge: {
     what: "POST /webhooks/<project>/<group>: Telegram /start <payload>, each a new client and link",
-    variants: Object.fromEntries(["mlink", "do_write"].map((v) => [v, variantSummary("merge", v)])),
-    ratios: { mlink_over_do_write: ratio("merge", "mlink", "do_write") },
+    variants: Object.fromEntries(["mlink", "mlink_quiet", "do_write"].map((v) => [v, variantSummary("merge", v)])),
+    ratios: {
+      mlink_over_do_write: ratio("merge", "mlink", "do_write"),
+      mlink_quiet_over_do_write: ratio("merge", "mlink_quiet", "do_write"),
+    },
     verified: readJson("verify.json"),
+    verified_quiet: readJson("verify_quiet.json"),
     funnel: readJson("stats.json"),
     wrapped_rounds_retried: readJson("merge_retries.json"),
   },
@@ -149,6 +153,7 @@ const label = {
   kv302: "kv302: JS, link read from KV per click",
   const302: "const302: JS, constant 302",
   do_write: "do_write: one SQLite DO insert",
+  mlink_quiet: "mlink merges, no deliveries (no tag, callbacks parked by a 410)",
 };
 for (const [v, s] of Object.entries(results.redirect.variants)) {
   p(`| ${label[v]} | ${n0(s.rps)} (${range0(s.rps)}) | ${f2(s.p50_ms)} (${range2(s.p50_ms)}) | ${f2(s.p99_ms)} | ${n0(s.cpu_us_per_request)} (${range0(s.cpu_us_per_request)}) | ${s.errors} |`);
@@ -165,16 +170,19 @@ p();
 p("| variant | requests/s | p50 ms | p99 ms | server CPU µs/request | errors |");
 p("|---|---|---|---|---|---|");
 for (const [v, s] of Object.entries(results.merge.variants)) {
+  if (s.rounds === 0) continue; // a run from before the variant existed
   const name = v === "mlink" ? "mlink merges (CPU: outbox deliveries included)" : label[v];
   p(`| ${name} | ${n0(s.rps)} (${range0(s.rps)}) | ${f2(s.p50_ms)} (${range2(s.p50_ms)}) | ${f2(s.p99_ms)} | ${n0(s.cpu_us_per_request)} (${range0(s.cpu_us_per_request)}) | ${s.errors} |`);
 }
 p();
-const mr = results.merge.ratios.mlink_over_do_write;
-p(`mlink / do_write (per round): requests/s ${f2(mr.rps)} (${range2(mr.rps)}), CPU per request ${f2(mr.cpu_per_request)} (${range2(mr.cpu_per_request)}).`);
-const ver = results.merge.verified;
-if (ver) {
+for (const [name, mr] of Object.entries(results.merge.ratios)) {
+  if (!mr.rps) continue;
+  p(`${name.replace("_over_", " / ")} (per round): requests/s ${f2(mr.rps)} (${range2(mr.rps)}), CPU per request ${f2(mr.cpu_per_request)} (${range2(mr.cpu_per_request)}).`);
+}
+for (const [which, ver] of [["", results.merge.verified], [" (no deliveries, project benchq)", results.merge.verified_quiet]]) {
+  if (!ver) continue;
   p(
-    `Checked after the run: ${ver.merged} of ${ver.sampled} sampled clients (of ${ver.used.toLocaleString("en-US")} whose link was posted) have their bot B dialog merged in.`,
+    `Checked after the run${which}: ${ver.merged} of ${ver.sampled} sampled clients (of ${ver.used.toLocaleString("en-US")} whose link was posted) have their bot B dialog merged in.`,
   );
 }
 const funnelTotal = results.merge.funnel?.total;

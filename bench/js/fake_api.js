@@ -2,14 +2,20 @@
 // Telegram's Bot API (sendMessage), the owner's callback receiver, anything. It answers 200 with
 // `{"ok":true,"result":true}` at once, so an upstream costs no more than a fast one would, and
 // counts what it got (GET /__bench/count on its socket) for builds that do not report the outbox.
+// A request for `/gone` is answered 410 Gone: a project whose callback URL is that has its
+// endpoint switched off by its first callback, and its later callbacks stay parked, never sent.
 let received = 0;
 
 export default {
   fetch(request) {
-    if (new URL(request.url).pathname === "/__bench/count") {
+    const path = new URL(request.url).pathname;
+    if (path === "/__bench/count") {
       return Response.json({ received });
     }
     received += 1;
+    if (path === "/gone") {
+      return Response.json({ ok: false, error: "gone" }, { status: 410 });
+    }
     return Response.json({ ok: true, result: true });
   },
 };
