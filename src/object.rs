@@ -25,6 +25,9 @@ pub fn stub(env: &Env, project: &ProjectName) -> Result<Stub> {
         .get_stub()
 }
 
+/// An alarm this late did not run: its run died with the object, and it is set again.
+const LATE_ALARM_MS: i64 = 10_000;
+
 fn now_ms() -> i64 {
     Date::now().as_millis() as i64
 }
@@ -200,9 +203,18 @@ impl ProjectObject {
 
     /// Sets the alarm for the earliest pending outbox item, unless it is already set earlier.
     async fn schedule(&self) -> Result<(), ApiError> {
+        let now = now_ms();
+        // An alarm that should have run a while ago was lost (its run died): set it again.
+        if self
+            .alarm_at
+            .get()
+            .is_some_and(|at| now - at >= LATE_ALARM_MS)
+        {
+            self.alarm_at.set(None);
+        }
         // What a request writes to the outbox is due now at the earliest, so an alarm set for
         // no later than now (and not yet run) will see it: no need to look.
-        if self.alarm_at.get().is_some_and(|at| at <= now_ms()) {
+        if self.alarm_at.get().is_some_and(|at| at <= now) {
             return Ok(());
         }
         let Some(due) = delivery::next_wakeup(self.store()?)? else {
@@ -210,13 +222,14 @@ impl ProjectObject {
         };
         // Never a time already past: set while an alarm runs, the time it ran for would count as
         // that alarm, which the runtime clears when it returns, and the outbox would sit still.
-        let due = due.max(now_ms() + 1);
+        let due = due.max(now + 1);
         if self.alarm_at.get().is_some_and(|at| at <= due) {
             return Ok(());
         }
         let storage = self.state.storage();
         let current = storage.get_alarm().await.map_err(js)?;
-        if let Some(at) = current.filter(|at| *at <= due) {
+        let alive = |at: &i64| *at <= due && now - *at < LATE_ALARM_MS;
+        if let Some(at) = current.filter(alive) {
             self.alarm_at.set(Some(at));
         } else {
             // An i64 would be an offset from now; `due` is a point in time.
