@@ -183,6 +183,13 @@ fn the_funnel_counts_created_opened_and_completed_links_per_messenger() {
     }
 }
 
+/// User 777 follows a merge link into bot B: a `message` callback (from making the card), the
+/// `switch_to_telegram` callback and the welcome text wait in the outbox.
+fn merge_with_welcome(w: &World) {
+    let payload = w.link_payload(new_card(w, 555), "B", "Welcome", T0);
+    w.say("B", 777, &format!("/start {payload}"), T0);
+}
+
 fn failure(error: &str) -> Attempt {
     Attempt::Failed {
         error: error.into(),
@@ -193,8 +200,7 @@ fn failure(error: &str) -> Attempt {
 #[test]
 fn a_round_takes_due_callbacks_in_order_and_every_due_send() {
     let w = World::with_bots_a_b();
-    let payload = w.link_payload(new_card(&w, 555), "B", "Welcome", T0);
-    w.say("B", 777, &format!("/start {payload}"), T0);
+    merge_with_welcome(&w);
     w.say("A", 555, "after the merge", T0);
 
     let round = delivery::next_round(&w.store, T0).unwrap();
@@ -215,8 +221,7 @@ fn a_round_takes_due_callbacks_in_order_and_every_due_send() {
 #[test]
 fn a_round_is_recorded_at_once_and_a_failed_callback_holds_the_ones_behind_it() {
     let w = World::with_bots_a_b();
-    let payload = w.link_payload(new_card(&w, 555), "B", "Welcome", T0);
-    w.say("B", 777, &format!("/start {payload}"), T0);
+    merge_with_welcome(&w);
     let round = delivery::next_round(&w.store, T0).unwrap();
     let (first, second) = (&round.callbacks[0], &round.callbacks[1]);
     let outcomes = [
@@ -244,8 +249,7 @@ fn a_round_is_recorded_at_once_and_a_failed_callback_holds_the_ones_behind_it() 
 #[test]
 fn a_round_takes_no_callback_while_the_endpoint_is_disabled() {
     let w = World::with_bots_a_b();
-    let payload = w.link_payload(new_card(&w, 555), "B", "Welcome", T0);
-    w.say("B", 777, &format!("/start {payload}"), T0);
+    merge_with_welcome(&w);
     let round = delivery::next_round(&w.store, T0).unwrap();
     let gone = [(&round.callbacks[0], Attempt::Gone)];
     delivery::record_round(&w.store, &w.config, gone, T0).unwrap();
@@ -259,8 +263,7 @@ fn a_round_takes_no_callback_while_the_endpoint_is_disabled() {
 fn bots_and_the_project_read_from_memory_follow_every_write() {
     let w = World::with_bots_a_b();
     let b = support::world::group("B");
-    let payload = w.link_payload(new_card(&w, 555), "B", "Welcome", T0);
-    w.say("B", 777, &format!("/start {payload}"), T0); // reads bot B into memory
+    merge_with_welcome(&w); // reads bot B into memory
     w.connect_telegram("B", "OtherBot", "999:ZZZ");
     let record = owner::public_bot(&w.store, &b)
         .unwrap()
