@@ -3,14 +3,73 @@
 //!
 //! Straight on the runtime's `fetch`, not the `worker` crate's: its `Response::text` reads the
 //! body chunk by chunk through a stream reader, and its deadline needs a timer and a race per
-//! call, which together cost about a third of an outbound call's CPU. `AbortSignal.timeout`
-//! covers the answer and its body.
+//! call, which together cost about a third of an outbound call's CPU. A [`Deadline`]'s abort
+//! signal covers the answer and its body.
 
 use js_sys::{Object, Promise};
 use mlink_core::http::OutboundRequest;
+use std::cell::Cell;
+use std::rc::Rc;
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Headers, RequestInit, RequestRedirect, Response, WorkerGlobalScope};
+use web_sys::{
+    AbortController, Headers, RequestInit, RequestRedirect, Response, WorkerGlobalScope,
+};
+
+/// A point in time after which the requests sent under it are aborted: one runtime timer for
+/// any number of requests, cleared as soon as the deadline is dropped.
+///
+/// Not `AbortSignal.timeout` per request: its timer stays armed for the whole timeout even when
+/// the answer came back at once, and an object delivering a few hundred items a second reaches
+/// the runtime's cap of 10,000 active timers. The next `AbortSignal.timeout` then throws, which
+/// tears the wasm instance down with every request and the alarm in flight (the outbox stalled
+/// until the runtime collected the orphaned alarm).
+pub struct Deadline {
+    controller: AbortController,
+    timer: i32,
+    expired: Rc<Cell<bool>>,
+    timeout_ms: u32,
+    _on_expiry: Closure<dyn FnMut()>,
+}
+
+impl Deadline {
+    /// Fails (instead of trapping) when the runtime refuses another timer.
+    pub fn after(timeout_ms: u32) -> Result<Deadline, String> {
+        let controller = AbortController::new().map_err(|e| js_message(&e))?;
+        let expired = Rc::new(Cell::new(false));
+        let on_expiry = {
+            let (controller, expired) = (controller.clone(), expired.clone());
+            Closure::<dyn FnMut()>::new(move || {
+                expired.set(true);
+                controller.abort();
+            })
+        };
+        let timer = global()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(
+                on_expiry.as_ref().unchecked_ref(),
+                i32::try_from(timeout_ms).unwrap_or(i32::MAX),
+            )
+            .map_err(|e| format!("no timer for the deadline: {}", js_message(&e)))?;
+        Ok(Deadline {
+            controller,
+            timer,
+            expired,
+            timeout_ms,
+            _on_expiry: on_expiry,
+        })
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        global().clear_timeout_with_handle(self.timer);
+    }
+}
+
+fn global() -> WorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
 
 /// What came back: status, `Retry-After`, body.
 pub struct Answer {
@@ -19,18 +78,17 @@ pub struct Answer {
     pub body: String,
 }
 
-pub async fn send(request: &OutboundRequest, timeout_ms: u32) -> Result<Answer, String> {
+pub async fn send(request: &OutboundRequest, deadline: &Deadline) -> Result<Answer, String> {
     // Messenger URLs carry bot tokens: keep them out of stored errors.
     let failed = |e: JsValue| {
-        if is_timeout(&e) {
-            return format!("no answer within {timeout_ms} ms");
+        if deadline.expired.get() {
+            return format!("no answer within {} ms", deadline.timeout_ms);
         }
         let message = js_message(&e).replace(&request.url, "<url>");
         format!("request failed: {message}")
     };
-    let init = request_init(request, timeout_ms).map_err(|_| "invalid request headers")?;
-    let global: WorkerGlobalScope = js_sys::global().unchecked_into();
-    let response: Response = JsFuture::from(global.fetch_with_str_and_init(&request.url, &init))
+    let init = request_init(request, deadline).map_err(|_| "invalid request headers")?;
+    let response: Response = JsFuture::from(global().fetch_with_str_and_init(&request.url, &init))
         .await
         .map_err(failed)?
         .unchecked_into();
@@ -47,7 +105,7 @@ pub async fn send(request: &OutboundRequest, timeout_ms: u32) -> Result<Answer, 
     })
 }
 
-fn request_init(request: &OutboundRequest, timeout_ms: u32) -> Result<RequestInit, JsValue> {
+fn request_init(request: &OutboundRequest, deadline: &Deadline) -> Result<RequestInit, JsValue> {
     let headers = Headers::new()?;
     for (name, value) in &request.headers {
         headers.set(name, value)?;
@@ -59,16 +117,8 @@ fn request_init(request: &OutboundRequest, timeout_ms: u32) -> Result<RequestIni
     if !request.body.is_empty() {
         init.set_body(&JsValue::from_str(&request.body));
     }
-    init.set_signal(Some(&AbortSignal::timeout_with_u32(timeout_ms)));
+    init.set_signal(Some(&deadline.controller.signal()));
     Ok(init)
-}
-
-/// `AbortSignal.timeout` rejects with a `TimeoutError` DOMException.
-fn is_timeout(e: &JsValue) -> bool {
-    js_sys::Reflect::get(e, &"name".into())
-        .ok()
-        .and_then(|name| name.as_string())
-        .is_some_and(|name| name == "TimeoutError")
 }
 
 fn js_message(e: &JsValue) -> String {

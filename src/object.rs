@@ -179,7 +179,9 @@ impl ProjectObject {
         let config = self.config()?;
         let plan = owner::plan_bot(self.store()?, &config, project, group, body)?;
         if let Some(registration) = &plan.registration {
-            let answer = net::send(registration, delivery::TIMEOUT_MS)
+            let deadline =
+                net::Deadline::after(delivery::TIMEOUT_MS).map_err(ApiError::Internal)?;
+            let answer = net::send(registration, &deadline)
                 .await
                 .map_err(|e| upstream(format!("could not reach the messenger: {e}")))?;
             plan.bot
@@ -254,7 +256,15 @@ impl ProjectObject {
             if round.is_empty() {
                 break;
             }
-            let sends = join_all(round.sends.iter().map(|item| self.attempt(&config, item)));
+            // The texts go out together, so one deadline serves them all.
+            let deadline =
+                net::Deadline::after(delivery::TIMEOUT_MS).map_err(ApiError::Internal)?;
+            let sends = join_all(
+                round
+                    .sends
+                    .iter()
+                    .map(|item| self.attempt(&config, item, &deadline)),
+            );
             let (mut outcomes, callbacks) =
                 join(sends, self.callbacks_in_order(&config, &round.callbacks)).await;
             outcomes.extend(callbacks);
@@ -271,7 +281,13 @@ impl ProjectObject {
     ) -> Vec<(&'a OutboxItem, Attempt)> {
         let mut outcomes = Vec::with_capacity(items.len());
         for item in items {
-            let (item, outcome) = self.attempt(config, item).await;
+            let outcome = match net::Deadline::after(delivery::TIMEOUT_MS) {
+                Ok(deadline) => self.attempt(config, item, &deadline).await.1,
+                Err(error) => Attempt::Failed {
+                    error,
+                    retry_after_s: None,
+                },
+            };
             let delivered = outcome == Attempt::Delivered;
             outcomes.push((item, outcome));
             if !delivered {
@@ -287,6 +303,7 @@ impl ProjectObject {
         &self,
         config: &Config,
         item: &'a OutboxItem,
+        deadline: &net::Deadline,
     ) -> (&'a OutboxItem, Attempt) {
         let failed = |error: String| Attempt::Failed {
             error,
@@ -298,7 +315,7 @@ impl ProjectObject {
             .and_then(|store| delivery::request_for(store, config, item, now_ms()));
         let outcome = match request {
             Err(e) => failed(e.to_string()),
-            Ok(request) => match net::send(&request, delivery::TIMEOUT_MS).await {
+            Ok(request) => match net::send(&request, deadline).await {
                 Ok(answer) => delivery::judge(
                     answer.status,
                     answer.retry_after.as_deref(),
