@@ -3,7 +3,8 @@
 use mlink_core::domain::token::LinkKey;
 use mlink_core::messengers::ApiBases;
 use mlink_core::service::{
-    Config, DEFAULT_LINK_RATE_PER_MINUTE, DEFAULT_LINK_TTL_S, DEFAULT_RETRY_SCHEDULE_S,
+    Config, DEFAULT_LINK_RATE_PER_MINUTE, DEFAULT_LINK_TTL_S, DEFAULT_OUTBOUND_TIMEOUT_MS,
+    DEFAULT_RETRY_SCHEDULE_S,
 };
 use std::cell::OnceCell;
 use worker::Env;
@@ -42,6 +43,10 @@ fn read(env: &Env) -> Result<Config, String> {
         retry_schedule_s: text(env, "CALLBACK_RETRY_SCHEDULE")
             .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
             .unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE_S.to_vec()),
+        outbound_timeout_ms: text(env, "OUTBOUND_TIMEOUT_MS")
+            .and_then(|v| v.parse().ok())
+            .filter(|ms| *ms > 0)
+            .unwrap_or(DEFAULT_OUTBOUND_TIMEOUT_MS),
     })
 }
 

@@ -180,7 +180,7 @@ impl ProjectObject {
         let plan = owner::plan_bot(self.store()?, &config, project, group, body)?;
         if let Some(registration) = &plan.registration {
             let deadline =
-                net::Deadline::after(delivery::TIMEOUT_MS).map_err(ApiError::Internal)?;
+                net::Deadline::after(config.outbound_timeout_ms).map_err(ApiError::Internal)?;
             let answer = net::send(registration, &deadline)
                 .await
                 .map_err(|e| upstream(format!("could not reach the messenger: {e}")))?;
@@ -258,7 +258,7 @@ impl ProjectObject {
             }
             // The texts go out together, so one deadline serves them all.
             let deadline =
-                net::Deadline::after(delivery::TIMEOUT_MS).map_err(ApiError::Internal)?;
+                net::Deadline::after(config.outbound_timeout_ms).map_err(ApiError::Internal)?;
             let sends = join_all(
                 round
                     .sends
@@ -281,7 +281,7 @@ impl ProjectObject {
     ) -> Vec<(&'a OutboxItem, Attempt)> {
         let mut outcomes = Vec::with_capacity(items.len());
         for item in items {
-            let outcome = match net::Deadline::after(delivery::TIMEOUT_MS) {
+            let outcome = match net::Deadline::after(config.outbound_timeout_ms) {
                 Ok(deadline) => self.attempt(config, item, &deadline).await.1,
                 Err(error) => Attempt::Failed {
                     error,

@@ -18,8 +18,6 @@ pub struct SendText {
     pub text: String,
 }
 
-/// How long the glue waits for an answer.
-pub const TIMEOUT_MS: u32 = 15_000;
 /// Items of each kind one delivery round takes.
 pub const BATCH: i64 = 50;
 /// Rounds per alarm: while more is due, the alarm keeps going, then comes back for the rest.

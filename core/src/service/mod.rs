@@ -28,6 +28,8 @@ pub struct Config {
     pub retry_schedule_s: Vec<i64>,
     /// Merge links per project per minute: a runaway backend cannot flood the store.
     pub link_rate_per_minute: i64,
+    /// How long an outbound request (a send, a callback, a webhook registration) may take.
+    pub outbound_timeout_ms: u32,
 }
 
 /// Svix's schedule after the first attempt (5 s, 5 min, 30 min, 2 h, 5 h, then every 10 h),
@@ -40,6 +42,9 @@ pub const DEFAULT_RETRY_SCHEDULE_S: [i64; 12] = [
 pub const DEFAULT_LINK_RATE_PER_MINUTE: i64 = 600;
 
 pub const DEFAULT_LINK_TTL_S: i64 = 7 * 24 * 3600;
+
+/// How long mlink waits for an answer, unless `OUTBOUND_TIMEOUT_MS` says otherwise.
+pub const DEFAULT_OUTBOUND_TIMEOUT_MS: u32 = 15_000;
 
 /// Largest request body accepted; a messenger delivery or an API call is a few KB.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;

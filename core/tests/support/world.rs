@@ -57,6 +57,7 @@ pub fn config() -> Config {
         },
         link_key: LinkKey::new(b"service test link secret"),
         retry_schedule_s: vec![5, 60],
+        outbound_timeout_ms: mlink_core::service::DEFAULT_OUTBOUND_TIMEOUT_MS,
         link_rate_per_minute: 1000,
     }
 }

@@ -78,6 +78,8 @@ pub struct CallbackAnswer {
     pub status: u16,
     /// A `Retry-After` header (seconds), if any.
     pub retry_after: Option<String>,
+    /// How long the receiver holds the request before it answers (a slow receiver).
+    pub delay: Option<Duration>,
 }
 
 impl CallbackAnswer {
@@ -85,7 +87,14 @@ impl CallbackAnswer {
         Self {
             status,
             retry_after: None,
+            delay: None,
         }
+    }
+
+    /// The same answer, sent only after `delay`.
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
     }
 
     /// The same answer with `Retry-After: <seconds>`.
@@ -181,9 +190,14 @@ impl CallbackReceiver {
 
     /// Forgets queued answers: from now on every request gets `status` (e.g. 410, 500 or 200).
     pub fn answer_from_now_on(&self, status: u16) {
+        self.answer_every_request(CallbackAnswer::status(status));
+    }
+
+    /// Forgets queued answers: from now on every request gets `answer`.
+    pub fn answer_every_request(&self, answer: CallbackAnswer) {
         let mut script = self.script();
         script.queue.clear();
-        script.otherwise = CallbackAnswer::status(status);
+        script.otherwise = answer;
     }
 
     /// Every request so far, in arrival order, whatever it was answered.
@@ -302,6 +316,9 @@ async fn record(
         });
         answer
     };
+    if let Some(delay) = answer.delay {
+        tokio::time::sleep(delay).await;
+    }
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     let mut response = (status, format!("answered {}", answer.status)).into_response();
     if let Some(seconds) = answer.retry_after {

@@ -352,6 +352,49 @@ async fn resend_a_failed_delivery() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 3b. A receiver too slow to answer is cut off at the timeout, and the attempt counts as failed
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receiver_that_does_not_answer_in_time_is_cut_off() {
+    let receiver = CallbackReceiver::start().await;
+    receiver.answer_every_request(CallbackAnswer::status(200).after(Duration::from_secs(5)));
+    let env = Env::start(&[
+        ("CALLBACK_RETRY_SCHEDULE", "1"),
+        ("OUTBOUND_TIMEOUT_MS", "500"),
+    ])
+    .await;
+    let project = env.worker.create_project("slow", &receiver.url()).await;
+    let bot = env
+        .connect(&project, "bot", telegram("SlowBot", "445:DDE"))
+        .await;
+
+    env.say(&bot, "702", "slow").await;
+    // Both attempts are given up after 500 ms each: the item fails well before the receiver
+    // would have answered the first one.
+    let failed = env
+        .wait_deliveries(
+            &project,
+            Some("failed"),
+            "the callback timed out",
+            |items| items.len() == 1,
+        )
+        .await;
+    let item = failed[0].clone();
+    assert_eq!(int(&item["attempts"]), 2, "one try and one retry: {item}");
+    assert_eq!(item["last_error"], "no answer within 500 ms", "{item}");
+    assert_eq!(receiver.received().len(), 2, "{item}");
+
+    // A receiver that answers in time again gets it on a resend.
+    receiver.answer_from_now_on(200);
+    let (status, resent) = env.worker.resend(&project, &item["id"]).await;
+    assert_eq!(status, 200, "{resent}");
+    let received = receiver.wait_for(3, DELIVERY).await;
+    env.wait_no_deliveries(&project).await;
+    assert_eq!(received.len(), 3, "{}", describe_callbacks(&received));
+    assert_eq!(event_labels(&received[2..]), ["message:slow"]);
+}
+
+// ---------------------------------------------------------------------------------------------
 // 4. Replays and races merge once
 
 #[tokio::test(flavor = "multi_thread")]
