@@ -1062,6 +1062,14 @@ fn a_schema_1_database_is_upgraded() {
             attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL,
             status TEXT NOT NULL DEFAULT 'pending', last_error TEXT)",
         "CREATE INDEX outbox_due ON outbox (status, next_attempt_at, id)",
+        "CREATE TABLE contacts (grp TEXT NOT NULL, user_id TEXT NOT NULL,
+            client_type INTEGER NOT NULL, client_id INTEGER NOT NULL,
+            home_client_id INTEGER NOT NULL, name TEXT, linked_at INTEGER NOT NULL,
+            last_inbound_at INTEGER, PRIMARY KEY (grp, user_id))",
+        "CREATE INDEX contacts_by_client ON contacts (client_id)",
+        "INSERT INTO contacts VALUES ('bota', '555', 1, 7, 7, 'Ann', 1000, 2000)",
+        "CREATE TABLE deliveries (key TEXT PRIMARY KEY, at INTEGER NOT NULL, response TEXT)",
+        "INSERT INTO deliveries VALUES ('bota:1', 1000, '{\"ok\":true}')",
     ] {
         sql.exec(statement, &[]).unwrap();
     }
@@ -1088,5 +1096,41 @@ fn a_schema_1_database_is_upgraded() {
     let version = sql
         .exec("SELECT MAX(version) FROM schema_version", &[])
         .unwrap();
-    assert_eq!(version[0].int(0).unwrap(), 3);
+    assert_eq!(version[0].int(0).unwrap(), 4);
+    // 4: the same rows, in tables keyed by their own B-tree.
+    let contact = sql
+        .exec(
+            "SELECT client_id, home_client_id, name, last_inbound_at FROM contacts
+             WHERE grp = 'bota' AND user_id = '555'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(contact.len(), 1, "4: the contact survived");
+    assert_eq!(contact[0].int(0).unwrap(), 7);
+    assert_eq!(contact[0].text(2).unwrap(), "Ann");
+    assert_eq!(contact[0].int(3).unwrap(), 2000);
+    assert_eq!(
+        store.first_delivery("bota:1", T0).unwrap(),
+        Err(Some("{\"ok\":true}".to_string())),
+        "4: a known delivery is still known, with its answer"
+    );
+    for table in ["contacts", "deliveries"] {
+        let ddl = sql
+            .exec(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                &[table.into()],
+            )
+            .unwrap();
+        assert!(
+            ddl[0].text(0).unwrap().contains("WITHOUT ROWID"),
+            "4: {table}"
+        );
+    }
+    let by_client = sql
+        .exec(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'contacts_by_client'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(by_client.len(), 1, "4: the contacts index is back");
 }

@@ -3,7 +3,7 @@
 
 use super::{Sql, StoreError, Value};
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const V1: &[&str] = &[
     // The project itself: one row.
@@ -128,7 +128,37 @@ const V3: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS outbox_order_by_kind ON outbox (kind, status, id)",
 ];
 
-const MIGRATIONS: [&[&str]; 3] = [V1, V2, V3];
+/// Version 4: the two tables looked up by a text key on every webhook keep their rows in that
+/// key's own B-tree (`WITHOUT ROWID`) instead of a rowid table plus an index on the key: one
+/// B-tree fewer to search and to write per new row, so fewer pages per commit.
+const V4: &[&str] = &[
+    "CREATE TABLE deliveries_v4 (
+        key TEXT PRIMARY KEY,
+        at INTEGER NOT NULL,
+        response TEXT) WITHOUT ROWID",
+    "INSERT INTO deliveries_v4 (key, at, response) SELECT key, at, response FROM deliveries",
+    "DROP TABLE deliveries",
+    "ALTER TABLE deliveries_v4 RENAME TO deliveries",
+    "CREATE TABLE contacts_v4 (
+        grp TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        client_type INTEGER NOT NULL,
+        client_id INTEGER NOT NULL,
+        home_client_id INTEGER NOT NULL,
+        name TEXT,
+        linked_at INTEGER NOT NULL,
+        last_inbound_at INTEGER,
+        PRIMARY KEY (grp, user_id)) WITHOUT ROWID",
+    "INSERT INTO contacts_v4 (grp, user_id, client_type, client_id, home_client_id, name,
+        linked_at, last_inbound_at)
+     SELECT grp, user_id, client_type, client_id, home_client_id, name, linked_at,
+        last_inbound_at FROM contacts",
+    "DROP TABLE contacts",
+    "ALTER TABLE contacts_v4 RENAME TO contacts",
+    "CREATE INDEX contacts_by_client ON contacts (client_id)",
+];
+
+const MIGRATIONS: [&[&str]; 4] = [V1, V2, V3, V4];
 
 pub(super) fn migrate(sql: &dyn Sql) -> Result<(), StoreError> {
     sql.exec(
