@@ -117,6 +117,8 @@ const results = {
     verified: readJson("verify.json"),
     verified_quiet: readJson("verify_quiet.json"),
     funnel: readJson("stats.json"),
+    // Texts the fake upstream received: each completed merge of the main project sends one.
+    upstream_counts: readJson("fake_count.json"),
     wrapped_rounds_retried: readJson("merge_retries.json"),
   },
   size: readJson("sizes.json"),
@@ -188,6 +190,11 @@ for (const [which, ver] of [["", results.merge.verified], [" (no deliveries, pro
 const funnelTotal = results.merge.funnel?.total;
 if (funnelTotal) {
   p(`Funnel (stats API): ${JSON.stringify(funnelTotal)}.`);
+}
+const texts = results.merge.upstream_counts?.texts;
+if (funnelTotal && texts !== undefined) {
+  const verdict = texts >= funnelTotal.completed ? "none missing" : `${funnelTotal.completed - texts} MISSING`;
+  p(`Welcome texts received by the fake upstream: ${texts.toLocaleString("en-US")} for ${funnelTotal.completed.toLocaleString("en-US")} completed merges (${verdict}).`);
 }
 p();
 p("### Size and start");
