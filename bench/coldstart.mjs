@@ -1,8 +1,8 @@
 // Cold start under bare workerd: from spawning the process to the first 200 on <path>, which
 // includes reading the config, compiling the worker's modules and running its top level and first
 // request. `node coldstart.mjs <runs> <path> <state_dir> -- <workerd> serve <config> ...` prints
-// JSON {min, median, max} in ms. Each run gets fresh ports (socket `http`, and `fake` when the
-// config has one) and an empty Durable Object directory, so nothing is warm but the OS file cache.
+// JSON {min, median, max} in ms. Each run gets a fresh port (socket `http`) and, for mlink, an
+// empty Durable Object directory, so nothing is warm but the OS file cache.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -24,11 +24,10 @@ const freePort = () =>
 
 async function once() {
   const port = await freePort();
-  const fakePort = await freePort();
   const disk = mkdtempSync(join(stateDir, "cold-"));
   const args = [...commandArgs, "--socket-addr", `http=127.0.0.1:${port}`];
   if (commandArgs.some((a) => a.endsWith("mlink.capnp"))) {
-    args.push("--socket-addr", `fake=127.0.0.1:${fakePort}`, "--directory-path", `do-disk=${disk}`);
+    args.push("--directory-path", `do-disk=${disk}`);
   }
   const started = performance.now();
   const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });

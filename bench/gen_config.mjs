@@ -1,6 +1,7 @@
 // Writes the workerd configs (Cap'n Proto text) the bench runs under bare workerd, one process per
 // variant so each is measured alone:
 //   mlink.capnp     the `wrangler deploy --dry-run` bundle, with what wrangler would bind
+//   fake.capnp      bench/js/fake_api.js, the upstream every outbound request of mlink reaches
 //   const302.capnp  bench/js/const302.js
 //   kv302.capnp     bench/js/kv302.js + a local KV service
 //   do_write.capnp  bench/js/do_write.js (one SQLite Durable Object)
@@ -151,6 +152,8 @@ const disk = (name, path, writable) =>
 // ---------------------------------------------------------------------------------------------
 // mlink: as wrangler would bind it, with every outbound request sent to the local fake
 // (globalOutbound), so sendMessage and callbacks cost what a fast upstream costs and no more.
+// The fake runs in its own process, reached over TCP as Telegram or the owner's backend would
+// be: its work is not mlink's, and does not take turns with mlink in mlink's process.
 
 const fakeBase = `http://127.0.0.1:${ports.fake}`;
 const mlinkVars = {
@@ -177,7 +180,7 @@ const mlink = worker({
       (className = "ProjectObject", uniqueKey = "mlink-bench-ProjectObject", enableSql = true),
     ],
     durableObjectStorage = (localDisk = "do-disk"),
-    globalOutbound = "fake",`,
+    globalOutbound = "upstream",`,
 });
 
 writeFileSync(
@@ -186,14 +189,19 @@ writeFileSync(
     [
       `(name = "mlink", worker = ${mlink})`,
       `(name = "kv", worker = ${jsWorker("kv_service.js")})`,
-      `(name = "fake", worker = ${jsWorker("fake_api.js")})`,
+      `(name = "upstream", external = (address = ${str(`127.0.0.1:${ports.fake}`)}, http = ()))`,
       // Bare files; on Cloudflare the asset router also answers before the worker runs. Not on
       // the measured paths, which are all worker routes.
       disk("assets", join(root, "www"), false),
       disk("do-disk", join(out, "state", "mlink"), true),
     ],
-    [socket("http", ports.mlink, "mlink"), socket("fake", ports.fake, "fake")],
+    [socket("http", ports.mlink, "mlink")],
   ),
+);
+
+writeFileSync(
+  join(out, "fake.capnp"),
+  config([`(name = "fake", worker = ${jsWorker("fake_api.js")})`], [socket("http", ports.fake, "fake")]),
 );
 
 writeFileSync(
