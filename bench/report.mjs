@@ -51,6 +51,9 @@ for (const file of readdirSync(join(out, "wrk")).sort()) {
     const ticks = Number(readFileSync(cpuFile, "utf8"));
     run.cpu_us_per_request = (ticks * 1e6) / (params.clk_tck ?? 100) / (run.sent ?? run.requests);
   }
+  // mlink's merges: milliseconds the outbox took to empty after the round ended.
+  const drainFile = join(out, "wrk", file.replace(/\.txt$/, ".drain_ms"));
+  if (existsSync(drainFile)) run.drain_ms = Number(readFileSync(drainFile, "utf8"));
   ((runs[bench] ??= {})[variant] ??= [])[Number(round) - 1] = run;
 }
 
@@ -70,6 +73,7 @@ function variantSummary(bench, variant) {
     p50_ms: summary(rounds.map((r) => r.p50_ms)),
     p99_ms: summary(rounds.map((r) => r.p99_ms)),
     cpu_us_per_request: summary(rounds.map((r) => r.cpu_us_per_request)),
+    drain_ms: summary(rounds.map((r) => r.drain_ms)),
     requests: rounds.reduce((a, r) => a + r.requests, 0),
     errors: rounds.reduce((a, r) => a + r.errors, 0),
   };
@@ -177,6 +181,10 @@ for (const [v, s] of Object.entries(results.merge.variants)) {
   p(`| ${name} | ${n0(s.rps)} (${range0(s.rps)}) | ${f2(s.p50_ms)} (${range2(s.p50_ms)}) | ${f2(s.p99_ms)} | ${n0(s.cpu_us_per_request)} (${range0(s.cpu_us_per_request)}) | ${s.errors} |`);
 }
 p();
+const drain = results.merge.variants.mlink?.drain_ms;
+if (drain) {
+  p(`mlink's outbox was empty ${(drain.median / 1000).toFixed(1)} s (${(drain.min / 1000).toFixed(1)}-${(drain.max / 1000).toFixed(1)}) after each round ended: the deliveries still owed then went out after the requests/s were counted (their CPU is counted).`);
+}
 for (const [name, mr] of Object.entries(results.merge.ratios)) {
   if (!mr.rps) continue;
   p(`${name.replace("_over_", " / ")} (per round): requests/s ${f2(mr.rps)} (${range2(mr.rps)}), CPU per request ${f2(mr.cpu_per_request)} (${range2(mr.cpu_per_request)}).`);
