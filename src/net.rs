@@ -8,8 +8,6 @@
 
 use js_sys::{Object, Promise};
 use mlink_core::http::OutboundRequest;
-use std::cell::Cell;
-use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -28,7 +26,6 @@ use web_sys::{
 pub struct Deadline {
     controller: AbortController,
     timer: i32,
-    expired: Rc<Cell<bool>>,
     timeout_ms: u32,
     _on_expiry: Closure<dyn FnMut()>,
 }
@@ -37,13 +34,9 @@ impl Deadline {
     /// Fails (instead of trapping) when the runtime refuses another timer.
     pub fn after(timeout_ms: u32) -> Result<Deadline, String> {
         let controller = AbortController::new().map_err(|e| js_message(&e))?;
-        let expired = Rc::new(Cell::new(false));
         let on_expiry = {
-            let (controller, expired) = (controller.clone(), expired.clone());
-            Closure::<dyn FnMut()>::new(move || {
-                expired.set(true);
-                controller.abort();
-            })
+            let controller = controller.clone();
+            Closure::<dyn FnMut()>::new(move || controller.abort())
         };
         let timer = global()
             .set_timeout_with_callback_and_timeout_and_arguments_0(
@@ -54,7 +47,6 @@ impl Deadline {
         Ok(Deadline {
             controller,
             timer,
-            expired,
             timeout_ms,
             _on_expiry: on_expiry,
         })
@@ -81,7 +73,8 @@ pub struct Answer {
 pub async fn send(request: &OutboundRequest, deadline: &Deadline) -> Result<Answer, String> {
     // Messenger URLs carry bot tokens: keep them out of stored errors.
     let failed = |e: JsValue| {
-        if deadline.expired.get() {
+        // Only the deadline's timer aborts its signal.
+        if deadline.controller.signal().aborted() {
             return format!("no answer within {} ms", deadline.timeout_ms);
         }
         let message = js_message(&e).replace(&request.url, "<url>");

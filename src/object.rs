@@ -281,13 +281,16 @@ impl ProjectObject {
     ) -> Vec<(&'a OutboxItem, Attempt)> {
         let mut outcomes = Vec::with_capacity(items.len());
         for item in items {
-            let outcome = match net::Deadline::after(config.outbound_timeout_ms) {
-                Ok(deadline) => self.attempt(config, item, &deadline).await.1,
-                Err(error) => Attempt::Failed {
-                    error,
-                    retry_after_s: None,
-                },
+            // No timer to be had: the round stops here, as it does for the texts, and the
+            // callback stays pending, untried (the receiver is not to blame).
+            let deadline = match net::Deadline::after(config.outbound_timeout_ms) {
+                Ok(deadline) => deadline,
+                Err(e) => {
+                    worker::console_error!("outbox delivery: {e}");
+                    break;
+                }
             };
+            let (item, outcome) = self.attempt(config, item, &deadline).await;
             let delivered = outcome == Attempt::Delivered;
             outcomes.push((item, outcome));
             if !delivered {
