@@ -245,9 +245,9 @@ impl ProjectObject {
         Ok(())
     }
 
-    /// Delivers what is due, round after round while more is: callbacks strictly in order (a
-    /// failure holds the ones behind it, so the owner sees events in the order they happened),
-    /// texts all at once. Each round's outcomes are recorded in one transaction.
+    /// Delivers what is due, round after round while more is: callbacks in order, as many at
+    /// once as the project allows (one by default; a failure holds the ones behind it, so the
+    /// owner sees events in the order they happened), texts all at once. Each round's outcomes are recorded in one transaction.
     async fn deliver(&self) -> Result<(), ApiError> {
         let store = self.store()?;
         let config = self.config()?;
@@ -265,24 +265,29 @@ impl ProjectObject {
                     .iter()
                     .map(|item| self.attempt(&config, item, &deadline)),
             );
-            let (mut outcomes, callbacks) =
-                join(sends, self.callbacks_in_order(&config, &round.callbacks)).await;
+            let (mut outcomes, callbacks) = join(
+                sends,
+                self.callbacks_in_order(&config, &round.callbacks, round.callback_concurrency),
+            )
+            .await;
             outcomes.extend(callbacks);
             delivery::record_round(store, &config, outcomes, now_ms())?;
         }
         Ok(())
     }
 
-    /// Sends callbacks one at a time, up to the first that is not delivered.
+    /// Sends callbacks in order, `concurrency` at a time (each group started in order), up to
+    /// the first group that is not delivered whole.
     async fn callbacks_in_order<'a>(
         &self,
         config: &Config,
         items: &'a [OutboxItem],
+        concurrency: usize,
     ) -> Vec<(&'a OutboxItem, Attempt)> {
         let mut outcomes = Vec::with_capacity(items.len());
-        for item in items {
+        for group in items.chunks(concurrency.max(1)) {
             // No timer to be had: the round stops here, as it does for the texts, and the
-            // callback stays pending, untried (the receiver is not to blame).
+            // callbacks stay pending, untried (the receiver is not to blame).
             let deadline = match net::Deadline::after(config.outbound_timeout_ms) {
                 Ok(deadline) => deadline,
                 Err(e) => {
@@ -290,9 +295,14 @@ impl ProjectObject {
                     break;
                 }
             };
-            let (item, outcome) = self.attempt(config, item, &deadline).await;
-            let delivered = outcome == Attempt::Delivered;
-            outcomes.push((item, outcome));
+            let attempts = join_all(
+                group
+                    .iter()
+                    .map(|item| self.attempt(config, item, &deadline)),
+            )
+            .await;
+            let delivered = attempts.iter().all(|(_, a)| *a == Attempt::Delivered);
+            outcomes.extend(attempts);
             if !delivered {
                 break;
             }

@@ -247,6 +247,24 @@ fn a_round_is_recorded_at_once_and_a_failed_callback_holds_the_ones_behind_it() 
 }
 
 #[test]
+fn a_round_carries_the_projects_callback_concurrency() {
+    let w = World::with_bots_a_b();
+    merge_with_welcome(&w);
+    assert_eq!(
+        delivery::next_round(&w.store, T0)
+            .unwrap()
+            .callback_concurrency,
+        1,
+        "by default, one callback at a time"
+    );
+    let body = json!({"callback_url": "https://owner.example/cb", "callback_concurrency": 6});
+    owner::put_project(&w.store, &w.project, body.to_string().as_bytes(), T0).unwrap();
+    let round = delivery::next_round(&w.store, T0).unwrap();
+    assert_eq!(round.callback_concurrency, 6);
+    assert_eq!(round.callbacks.len(), 2, "the same callbacks, in order");
+}
+
+#[test]
 fn a_round_takes_no_callback_while_the_endpoint_is_disabled() {
     let w = World::with_bots_a_b();
     merge_with_welcome(&w);

@@ -657,7 +657,8 @@ fn put_project_twice_keeps_the_credentials() {
     assert_eq!(reply.status, 200);
     assert_eq!(
         reply.body,
-        json!({"project": PROJECT, "callback_url": "https://owner.example/v2", "created": false})
+        json!({"project": PROJECT, "callback_url": "https://owner.example/v2",
+            "callback_concurrency": 1, "created": false})
     );
     let after = w.store.project().unwrap().unwrap();
     assert_eq!(after.callback_url, "https://owner.example/v2");
@@ -682,6 +683,34 @@ fn put_project_twice_keeps_the_credentials() {
 }
 
 #[test]
+fn callback_concurrency_is_set_kept_and_reset_only_when_asked() {
+    let store = Store::open(Sqlite::memory()).unwrap();
+    let name = mlink_core::domain::ProjectName::parse(PROJECT).unwrap();
+    let put = |body: Value| {
+        let reply = owner::put_project(&store, &name, body.to_string().as_bytes(), T0).unwrap();
+        assert_eq!(
+            reply.body["callback_concurrency"],
+            store.project().unwrap().unwrap().callback_concurrency
+        );
+        reply.body["callback_concurrency"].clone()
+    };
+    assert_eq!(
+        put(json!({"callback_url": CALLBACK_URL})),
+        1,
+        "new: one at a time"
+    );
+    let eight = json!({"callback_url": CALLBACK_URL, "callback_concurrency": 8});
+    assert_eq!(put(eight), 8);
+    assert_eq!(
+        put(json!({"callback_url": CALLBACK_URL})),
+        8,
+        "absent: unchanged"
+    );
+    let one = json!({"callback_url": CALLBACK_URL, "callback_concurrency": 1});
+    assert_eq!(put(one), 1);
+}
+
+#[test]
 fn put_project_validates_its_body() {
     let store = Store::open(Sqlite::memory()).unwrap();
     let name = mlink_core::domain::ProjectName::parse(PROJECT).unwrap();
@@ -689,6 +718,12 @@ fn put_project_validates_its_body() {
     assert_eq!(err.status(), 400);
     let err = owner::put_project(&store, &name, br#"{"callback_url":"ftp://x"}"#, T0).unwrap_err();
     assert_eq!((err.status(), err.code()), (422, "invalid_callback_url"));
+    for concurrency in [0, 17, -1] {
+        let body = json!({"callback_url": CALLBACK_URL, "callback_concurrency": concurrency});
+        let err = owner::put_project(&store, &name, body.to_string().as_bytes(), T0).unwrap_err();
+        let what = (err.status(), err.code());
+        assert_eq!(what, (422, "invalid_callback_concurrency"), "{concurrency}");
+    }
     assert_eq!(store.project().unwrap(), None);
     assert_eq!(
         owner::authorize(&store, Some("Bearer mlk_anything")).unwrap_err(),
@@ -1052,6 +1087,13 @@ fn a_schema_1_database_is_upgraded() {
     for statement in [
         "CREATE TABLE schema_version (version INTEGER NOT NULL)",
         "INSERT INTO schema_version (version) VALUES (1)",
+        "CREATE TABLE project (id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT NOT NULL,
+            callback_url TEXT NOT NULL, api_key_hash TEXT NOT NULL,
+            callback_secret TEXT NOT NULL, endpoint_disabled_at INTEGER,
+            endpoint_disabled_reason TEXT, created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL)",
+        "INSERT INTO project VALUES (1, 'acme', 'https://owner.example/cb', 'h', 'whsec_x',
+            NULL, NULL, 1000, 1000)",
         "CREATE TABLE clients (id INTEGER PRIMARY KEY, created_at INTEGER NOT NULL,
             updated_at INTEGER NOT NULL, merged_into INTEGER,
             vars_version INTEGER NOT NULL DEFAULT 0)",
@@ -1096,7 +1138,7 @@ fn a_schema_1_database_is_upgraded() {
     let version = sql
         .exec("SELECT MAX(version) FROM schema_version", &[])
         .unwrap();
-    assert_eq!(version[0].int(0).unwrap(), 4);
+    assert_eq!(version[0].int(0).unwrap(), 5);
     // 4: the same rows, in tables keyed by their own B-tree.
     let contact = sql
         .exec(
@@ -1133,4 +1175,10 @@ fn a_schema_1_database_is_upgraded() {
         )
         .unwrap();
     assert_eq!(by_client.len(), 1, "4: the contacts index is back");
+    let project = store.project().unwrap().expect("5: the project survived");
+    assert_eq!(
+        (project.callback_url.as_str(), project.callback_concurrency),
+        ("https://owner.example/cb", 1),
+        "5: callbacks one at a time, as before"
+    );
 }

@@ -18,6 +18,9 @@ pub struct SendText {
     pub text: String,
 }
 
+/// The most callbacks a project may have in flight at once (`callback_concurrency`).
+pub const MAX_CALLBACK_CONCURRENCY: i64 = 16;
+
 /// Items of each kind one delivery round takes.
 pub const BATCH: i64 = 50;
 /// Rounds per alarm: while more is due, the alarm keeps going, then comes back for the rest.
@@ -26,9 +29,13 @@ pub const MAX_ROUNDS: usize = 8;
 /// What one delivery round tries.
 #[derive(Debug, Default)]
 pub struct Round {
-    /// Callbacks due now, in the order they happened: the glue sends them one at a time and
-    /// stops at the first that fails, so the owner sees events in order.
+    /// Callbacks due now, in the order they happened: the glue sends them in groups of
+    /// `callback_concurrency` (one at a time by default), each group once the one before was
+    /// delivered whole, and stops after a group with a failure: a failed callback holds the
+    /// ones behind it.
     pub callbacks: Vec<OutboxItem>,
+    /// How many callbacks go out at once (1: strictly in order).
+    pub callback_concurrency: usize,
     /// Texts due now: independent of each other, so the glue sends them all at once.
     pub sends: Vec<OutboxItem>,
 }
@@ -53,6 +60,7 @@ pub fn next_round<S: Sql>(store: &Store<S>, now: Millis) -> Result<Round, StoreE
     };
     Ok(Round {
         callbacks,
+        callback_concurrency: callback_concurrency(store)?,
         sends: store.due(OutboxKind::Send, now, BATCH)?,
     })
 }
@@ -156,6 +164,12 @@ pub fn next_attempt(
     let jitter_ms = (base_ms / 10) * i64::from(random_bytes::<1>()[0]) / 255;
     let asked_ms = retry_after_s.unwrap_or(0).clamp(0, MAX_DELAY_S) * 1000;
     Some(now.saturating_add((base_ms + jitter_ms).max(asked_ms)))
+}
+
+/// The project's `callback_concurrency`, within 1..=[`MAX_CALLBACK_CONCURRENCY`].
+fn callback_concurrency<S: Sql>(store: &Store<S>) -> Result<usize, StoreError> {
+    let asked = store.project()?.map_or(1, |p| p.callback_concurrency);
+    Ok(asked.clamp(1, MAX_CALLBACK_CONCURRENCY) as usize)
 }
 
 /// Whether callbacks may go out now (a 410 Gone switched the endpoint off).

@@ -1,5 +1,6 @@
 //! The owner API: projects, bots, merge links, client cards, unmerge.
 
+use super::delivery::MAX_CALLBACK_CONCURRENCY;
 use super::{parse_json, ApiError, Config, Reply};
 use crate::domain::callback::{new_webhook_id, Event, EventData};
 use crate::domain::code::new_code;
@@ -23,6 +24,18 @@ const MAX_TAG_CHARS: usize = 4096;
 #[derive(Deserialize)]
 struct ProjectRequest {
     callback_url: String,
+    /// Absent: 1 for a new project, unchanged for an existing one.
+    callback_concurrency: Option<i64>,
+}
+
+fn valid_callback_concurrency(concurrency: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match concurrency {
+        Some(n) if !(1..=MAX_CALLBACK_CONCURRENCY).contains(&n) => Err(ApiError::unprocessable(
+            "invalid_callback_concurrency",
+            format!("callback_concurrency must be 1 to {MAX_CALLBACK_CONCURRENCY}"),
+        )),
+        _ => Ok(concurrency),
+    }
 }
 
 fn valid_callback_url(url: &str) -> Result<(), ApiError> {
@@ -48,13 +61,17 @@ pub fn put_project<S: Sql>(
 ) -> Result<Reply, ApiError> {
     let request: ProjectRequest = parse_json(body)?;
     valid_callback_url(&request.callback_url)?;
+    let concurrency = valid_callback_concurrency(request.callback_concurrency)?;
     store.transaction(|s| {
-        if s.project()?.is_some() {
-            s.set_callback_url(&request.callback_url, now)?;
+        if let Some(project) = s.project()? {
+            let concurrency = concurrency.unwrap_or(project.callback_concurrency);
+            s.set_callback(&request.callback_url, concurrency, now)?;
             return Ok(Reply::ok(json!({
-                "project": name, "callback_url": request.callback_url, "created": false,
+                "project": name, "callback_url": request.callback_url,
+                "callback_concurrency": concurrency, "created": false,
             })));
         }
+        let concurrency = concurrency.unwrap_or(1);
         let api_key = new_api_key();
         let callback_secret = new_callback_secret();
         s.create_project(
@@ -63,11 +80,13 @@ pub fn put_project<S: Sql>(
                 callback_url: request.callback_url.clone(),
                 api_key_hash: sha256_hex(&api_key),
                 callback_secret: callback_secret.clone(),
+                callback_concurrency: concurrency,
             },
             now,
         )?;
         Ok(Reply::created(json!({
-            "project": name, "callback_url": request.callback_url, "created": true,
+            "project": name, "callback_url": request.callback_url,
+            "callback_concurrency": concurrency, "created": true,
             "api_key": api_key, "callback_secret": callback_secret,
         })))
     })
@@ -85,6 +104,7 @@ pub fn get_project<S: Sql>(store: &Store<S>, project: &ProjectRecord) -> Result<
     Ok(Reply::ok(json!({
         "project": project.name,
         "callback_url": project.callback_url,
+        "callback_concurrency": project.callback_concurrency,
         "endpoint": {
             "status": status,
             "disabled_at": endpoint.disabled_at.map(rfc3339),

@@ -12,6 +12,8 @@ pub struct ProjectRecord {
     pub callback_url: String,
     pub api_key_hash: String,
     pub callback_secret: String,
+    /// How many callbacks may be in flight at once (see `service::delivery`).
+    pub callback_concurrency: i64,
 }
 
 /// Whether callbacks may go out: the receiver can switch them off by answering 410 Gone.
@@ -35,6 +37,7 @@ fn project_from_row(row: &Row) -> Result<(ProjectRecord, Endpoint), StoreError> 
         callback_url: row.text(1)?,
         api_key_hash: row.text(2)?,
         callback_secret: row.text(3)?,
+        callback_concurrency: row.int(6)?,
     };
     let endpoint = Endpoint {
         disabled_at: row.opt_int(4)?,
@@ -70,7 +73,7 @@ impl<S: Sql> Store<S> {
         let row = self
             .first(
                 "SELECT name, callback_url, api_key_hash, callback_secret, endpoint_disabled_at,
-                    endpoint_disabled_reason FROM project WHERE id = 1",
+                    endpoint_disabled_reason, callback_concurrency FROM project WHERE id = 1",
                 &[],
             )?
             .map(|row| project_from_row(&row))
@@ -83,12 +86,13 @@ impl<S: Sql> Store<S> {
         self.forget();
         self.exec(
             "INSERT INTO project (id, name, callback_url, api_key_hash, callback_secret,
-                created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?)",
+                callback_concurrency, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
             &[
                 project.name.as_str().into(),
                 project.callback_url.as_str().into(),
                 project.api_key_hash.as_str().into(),
                 project.callback_secret.as_str().into(),
+                project.callback_concurrency.into(),
                 now.into(),
                 now.into(),
             ],
@@ -96,13 +100,13 @@ impl<S: Sql> Store<S> {
         Ok(())
     }
 
-    /// Sets the callback URL; that also re-enables an endpoint a 410 disabled.
-    pub fn set_callback_url(&self, url: &str, now: Millis) -> Result<(), StoreError> {
+    /// Sets the callback URL and concurrency; that also re-enables an endpoint a 410 disabled.
+    pub fn set_callback(&self, url: &str, concurrency: i64, now: Millis) -> Result<(), StoreError> {
         self.forget();
         self.exec(
-            "UPDATE project SET callback_url = ?, updated_at = ?, endpoint_disabled_at = NULL,
-                endpoint_disabled_reason = NULL WHERE id = 1",
-            &[url.into(), now.into()],
+            "UPDATE project SET callback_url = ?, callback_concurrency = ?, updated_at = ?,
+                endpoint_disabled_at = NULL, endpoint_disabled_reason = NULL WHERE id = 1",
+            &[url.into(), concurrency.into(), now.into()],
         )?;
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use super::{Sql, StoreError, Value};
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const V1: &[&str] = &[
     // The project itself: one row.
@@ -158,7 +158,11 @@ const V4: &[&str] = &[
     "CREATE INDEX contacts_by_client ON contacts (client_id)",
 ];
 
-const MIGRATIONS: [&[&str]; 4] = [V1, V2, V3, V4];
+/// Version 5: how many callbacks may be in flight at once (1: strictly one after another).
+const V5: &[&str] =
+    &["ALTER TABLE project ADD COLUMN callback_concurrency INTEGER NOT NULL DEFAULT 1"];
+
+const MIGRATIONS: [&[&str]; 5] = [V1, V2, V3, V4, V5];
 
 pub(super) fn migrate(sql: &dyn Sql) -> Result<(), StoreError> {
     sql.exec(

@@ -80,8 +80,13 @@ impl Worker {
     /// `PUT /api/v1/projects/<name>` with the admin token.
     pub async fn admin_put_project(&self, name: &str, callback_url: &str) -> (u16, Value) {
         let body = json!({ "callback_url": callback_url });
+        self.admin_put_project_body(name, &body).await
+    }
+
+    /// `PUT /api/v1/projects/<name>` with the admin token and any body.
+    pub async fn admin_put_project_body(&self, name: &str, body: &Value) -> (u16, Value) {
         let path = format!("/api/v1/projects/{name}");
-        self.api(Method::PUT, &path, Some(ADMIN_TOKEN), Some(&body))
+        self.api(Method::PUT, &path, Some(ADMIN_TOKEN), Some(body))
             .await
     }
 

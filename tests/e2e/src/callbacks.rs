@@ -4,6 +4,7 @@
 //! so the worker's connections are refused until [`CallbackReceiver::come_up`].
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -114,6 +115,9 @@ struct Script {
 struct ReceiverState {
     received: Arc<Recorder<ReceivedCallback>>,
     script: Mutex<Script>,
+    /// Requests arrived and not answered yet, and the most there ever were at once.
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
 }
 
 /// The receiver: any `POST /` (or `POST /<anything>`) is recorded in order and answered as
@@ -142,6 +146,8 @@ impl CallbackReceiver {
                 queue: VecDeque::new(),
                 otherwise: CallbackAnswer::status(200),
             }),
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
         });
         Self {
             port: reserve_port(),
@@ -198,6 +204,12 @@ impl CallbackReceiver {
         let mut script = self.script();
         script.queue.clear();
         script.otherwise = answer;
+    }
+
+    /// The most requests the receiver held at once, unanswered: how many callbacks the worker
+    /// had in flight together.
+    pub fn most_in_flight(&self) -> usize {
+        self.state.most_in_flight.load(Ordering::SeqCst)
     }
 
     /// Every request so far, in arrival order, whatever it was answered.
@@ -299,6 +311,8 @@ async fn record(
             .get(name)
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
     };
+    let in_flight = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.most_in_flight.fetch_max(in_flight, Ordering::SeqCst);
     // Take the answer and record under one lock, so recorded order is answer order.
     let answer = {
         let mut script = state.script.lock().expect("receiver script lock");
@@ -319,6 +333,7 @@ async fn record(
     if let Some(delay) = answer.delay {
         tokio::time::sleep(delay).await;
     }
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     let mut response = (status, format!("answered {}", answer.status)).into_response();
     if let Some(seconds) = answer.retry_after {
@@ -411,6 +426,24 @@ mod tests {
         let accepted = receiver.accepted();
         assert_eq!(accepted.len(), 1);
         assert_eq!(accepted[0].webhook_id.as_deref(), Some("msg_2"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn counts_the_requests_it_holds_at_once() {
+        let receiver = CallbackReceiver::start().await;
+        receiver
+            .answer_every_request(CallbackAnswer::status(200).after(Duration::from_millis(300)));
+        let client = reqwest::Client::new();
+        let post = || client.post(receiver.url()).body("{}").send();
+        let (a, b, c) = tokio::join!(post(), post(), post());
+        assert!(a.is_ok() && b.is_ok() && c.is_ok());
+        assert_eq!(receiver.most_in_flight(), 3);
+        post().await.unwrap();
+        assert_eq!(
+            receiver.most_in_flight(),
+            3,
+            "one more alone changes nothing"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -395,6 +395,73 @@ async fn a_receiver_that_does_not_answer_in_time_is_cut_off() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 3c. A project may let several callbacks out at once: as many as it asked for, never more; by
+// default one at a time, in order
+
+#[tokio::test(flavor = "multi_thread")]
+async fn callbacks_go_out_as_many_at_once_as_the_project_allows() {
+    let strict = CallbackReceiver::start().await;
+    let parallel = CallbackReceiver::start().await;
+    for receiver in [&strict, &parallel] {
+        receiver
+            .answer_every_request(CallbackAnswer::status(200).after(Duration::from_millis(400)));
+        // The first callback is held long enough for all the others to queue up behind it.
+        receiver.answer_next([CallbackAnswer::status(200).after(Duration::from_secs(2))]);
+    }
+    let env = Env::start(&[]).await;
+    let one = env.worker.create_project("strict", &strict.url()).await;
+    let four = env.worker.create_project("parallel", &parallel.url()).await;
+    let asked = json!({"callback_url": parallel.url(), "callback_concurrency": 4});
+    let (status, body) = env.worker.admin_put_project_body("parallel", &asked).await;
+    assert_eq!(
+        (status, &body["callback_concurrency"]),
+        (200, &json!(4)),
+        "{body}"
+    );
+    let (_, info) = env.worker.project_info(&four).await;
+    assert_eq!(info["callback_concurrency"], 4, "{info}");
+    let (_, info) = env.worker.project_info(&one).await;
+    assert_eq!(info["callback_concurrency"], 1, "the default: {info}");
+    let bot_one = env
+        .connect(&one, "bot", telegram("StrictBot", "446:AAA"))
+        .await;
+    let bot_four = env
+        .connect(&four, "bot", telegram("ParallelBot", "447:BBB"))
+        .await;
+
+    let texts: Vec<String> = (1..=9).map(|n| format!("m{n}")).collect();
+    for text in &texts {
+        env.say(&bot_one, "801", text).await;
+        env.say(&bot_four, "802", text).await;
+    }
+    let expected: Vec<String> = texts.iter().map(|t| format!("message:{t}")).collect();
+    let got_one = strict.wait_for_accepted(9, DELIVERY).await;
+    let got_four = parallel.wait_for_accepted(9, DELIVERY).await;
+    env.wait_no_deliveries(&one).await;
+    env.wait_no_deliveries(&four).await;
+
+    let log = describe_callbacks(&got_one);
+    assert_eq!(strict.most_in_flight(), 1, "{log}");
+    assert_eq!(event_labels(&got_one), expected, "strictly in order: {log}");
+    let log = describe_callbacks(&got_four);
+    assert_eq!(parallel.most_in_flight(), 4, "{log}");
+    let mut labels = event_labels(&got_four);
+    labels.sort();
+    assert_eq!(labels, expected, "each event once: {log}");
+    let ids: HashSet<_> = got_four.iter().map(|cb| cb.webhook_id.clone()).collect();
+    assert_eq!(ids.len(), 9, "{log}");
+    for callback in got_one.iter().chain(&got_four) {
+        let project = if got_one.contains(callback) {
+            &one
+        } else {
+            &four
+        };
+        assert_signed(callback, project);
+    }
+    env.assert_clean_log().await;
+}
+
+// ---------------------------------------------------------------------------------------------
 // 4. Replays and races merge once
 
 #[tokio::test(flavor = "multi_thread")]
