@@ -14,6 +14,12 @@ fn all_chars(s: &str, ok: impl Fn(char) -> bool) -> bool {
     s.chars().all(ok)
 }
 
+/// For rules that admit ASCII only: a byte scan, without decoding UTF-8 (every click parses a
+/// project and a bot name from its token).
+fn all_ascii(s: &str, ok: impl Fn(u8) -> bool) -> bool {
+    s.bytes().all(ok)
+}
+
 /// A project's name, the key of its Durable Object: `[a-z0-9][a-z0-9_-]{0,31}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -25,11 +31,11 @@ impl ProjectName {
 
     pub fn parse(s: &str) -> Result<Self, InvalidId> {
         let first_ok = s
-            .chars()
+            .bytes()
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        let rest_ok = all_chars(s, |c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'
+        let rest_ok = all_ascii(s, |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-'
         });
         if first_ok && rest_ok && s.len() <= 32 {
             Ok(ProjectName(s.to_string()))
@@ -57,7 +63,7 @@ impl Group {
     pub fn parse(s: &str) -> Result<Self, InvalidId> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && all_chars(s, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && all_ascii(s, |c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
         if ok {
             Ok(Group(s.to_string()))
         } else {
