@@ -147,7 +147,7 @@ const p = (line = "") => lines.push(line);
 p(`## mlink benchmark (${machine.date})`);
 p();
 p(`${machine.nproc} cores, ${machine.cpu_model}; workerd ${machine.workerd}; ${machine.wrk}.`);
-p(`wrk -t${params.threads} -c${params.connections} -d${params.seconds}s, ${params.rounds} rounds, variants alternated; medians (min-max across rounds).`);
+p(`wrk -t${params.threads} -c${params.connections} -d${params.seconds}s, ${params.rounds} rounds, variants alternated; medians (min-max across rounds). Processes: ${params.pinning ?? "not pinned"}.`);
 p(`Machine load (load average 1/5/15 min, CPU pressure avg10/avg60) before: ${machine.load_before}; after: ${machine.load_after}.`);
 p();
 p("### GET /mlink/<token>");
