@@ -100,7 +100,9 @@ impl LinkKey {
                 let Ok(tag) = <[u8; MAC_LEN]>::try_from(tag) else {
                     return false;
                 };
-                let half = |at: usize| u64::from_le_bytes(tag[at..at + 8].try_into().unwrap());
+                let half = |at: usize| {
+                    u64::from_le_bytes(tag[at..at + 8].try_into().expect("8 of the 16 bytes"))
+                };
                 // Hash128's equality is constant-time.
                 self.siphash.hash(data)
                     == Hash128 {
