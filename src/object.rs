@@ -247,7 +247,8 @@ impl ProjectObject {
 
     /// Delivers what is due, round after round while more is: callbacks in order, as many at
     /// once as the project allows (one by default; a failure holds the ones behind it, so the
-    /// owner sees events in the order they happened), texts all at once. Each round's outcomes are recorded in one transaction.
+    /// owner sees events in the order they happened), texts all at once. Each round's outcomes
+    /// are recorded in one transaction.
     async fn deliver(&self) -> Result<(), ApiError> {
         let store = self.store()?;
         let config = self.config()?;

@@ -85,12 +85,9 @@ impl LinkKey {
         }
     }
 
+    /// The 128-bit SipHash of `data`, little-endian (its low word first).
     fn seal(&self, data: &[u8]) -> [u8; MAC_LEN] {
-        let Hash128 { h1, h2 } = self.siphash.hash(data);
-        let mut tag = [0; MAC_LEN];
-        tag[..8].copy_from_slice(&h1.to_le_bytes());
-        tag[8..].copy_from_slice(&h2.to_le_bytes());
-        tag
+        u128::from(self.siphash.hash(data)).to_le_bytes()
     }
 
     /// Whether `tag` seals `data` (which starts with the token's version); constant time.
@@ -100,15 +97,8 @@ impl LinkKey {
                 let Ok(tag) = <[u8; MAC_LEN]>::try_from(tag) else {
                     return false;
                 };
-                let half = |at: usize| {
-                    u64::from_le_bytes(tag[at..at + 8].try_into().expect("8 of the 16 bytes"))
-                };
                 // Hash128's equality is constant-time.
-                self.siphash.hash(data)
-                    == Hash128 {
-                        h1: half(0),
-                        h2: half(8),
-                    }
+                self.siphash.hash(data) == Hash128::from(u128::from_le_bytes(tag))
             }
             Some(&VERSION_HMAC) => {
                 let mut mac = self.hmac.clone();
