@@ -51,7 +51,7 @@ impl Round {
 pub fn next_round<S: Sql>(store: &Store<S>, now: Millis) -> Result<Round, StoreError> {
     let callbacks = if callbacks_enabled(store)? {
         store
-            .pending(OutboxKind::Callback, BATCH)?
+            .pending_callbacks(BATCH)?
             .into_iter()
             .take_while(|item| item.next_attempt_at <= now)
             .collect()
@@ -61,7 +61,7 @@ pub fn next_round<S: Sql>(store: &Store<S>, now: Millis) -> Result<Round, StoreE
     Ok(Round {
         callbacks,
         callback_concurrency: callback_concurrency(store)?,
-        sends: store.due(OutboxKind::Send, now, BATCH)?,
+        sends: store.due_sends(now, BATCH)?,
     })
 }
 
@@ -75,9 +75,14 @@ pub fn record_round<'a, S: Sql>(
     now: Millis,
 ) -> Result<(), StoreError> {
     store.transaction(|s| {
-        outcomes
-            .into_iter()
-            .try_for_each(|(item, attempt)| record(s, config, item, attempt, now))
+        let mut delivered = Vec::new();
+        for (item, attempt) in outcomes {
+            match attempt {
+                Attempt::Delivered => delivered.push(item.id),
+                other => record(s, config, item, other, now)?,
+            }
+        }
+        s.delivered(&delivered)
     })
 }
 
@@ -180,9 +185,9 @@ pub fn callbacks_enabled<S: Sql>(store: &Store<S>) -> Result<bool, StoreError> {
 /// When the outbox needs its next run: the earliest due item, leaving out callbacks while the
 /// endpoint is disabled (they wait, pending, for the owner to re-enable it).
 pub fn next_wakeup<S: Sql>(store: &Store<S>) -> Result<Option<Millis>, StoreError> {
-    let sends = store.next_due_of(OutboxKind::Send)?;
+    let sends = store.next_send_due()?;
     let callbacks = if callbacks_enabled(store)? {
-        store.next_due_of(OutboxKind::Callback)?
+        store.next_callback_due()?
     } else {
         None
     };
@@ -198,7 +203,7 @@ pub fn record<S: Sql>(
     now: Millis,
 ) -> Result<(), StoreError> {
     match attempt {
-        Attempt::Delivered => store.delivered(item.id),
+        Attempt::Delivered => store.delivered(&[item.id]),
         // The event stays pending, due at once, for when the endpoint is enabled again.
         Attempt::Gone => {
             store.disable_endpoint("the callback receiver answered 410 Gone", now)?;

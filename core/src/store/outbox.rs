@@ -43,6 +43,11 @@ pub struct OutboxItem {
     pub last_error: Option<String>,
 }
 
+/// The conditions of the two partial indexes (schema V6), spelled as they are there: SQLite
+/// uses a partial index only for a query whose WHERE says what the index's does, in constants.
+const PENDING_CALLBACKS: &str = "WHERE kind = 'callback' AND status = 'pending'";
+const PENDING_SENDS: &str = "WHERE kind = 'send' AND status = 'pending'";
+
 const OUTBOX_COLUMNS: &str =
     "id, kind, webhook_id, payload, created_at, attempts, next_attempt_at, status, last_error";
 
@@ -82,51 +87,62 @@ impl<S: Sql> Store<S> {
         Ok(())
     }
 
-    /// Pending items of one kind in the order they were written.
-    pub fn pending(&self, kind: OutboxKind, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
+    /// Pending callbacks in the order they were written (index `outbox_pending_callbacks`).
+    pub fn pending_callbacks(&self, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
         self.exec(
-            &format!(
-                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' AND kind = ?
-                 ORDER BY id LIMIT ?"
-            ),
-            &[kind.as_str().into(), limit.into()],
+            &format!("SELECT {OUTBOX_COLUMNS} FROM outbox {PENDING_CALLBACKS} ORDER BY id LIMIT ?"),
+            &[limit.into()],
         )?
         .iter()
         .map(item_from_row)
         .collect()
     }
 
-    /// Pending items of one kind that are due by `now`, oldest first.
-    pub fn due(
-        &self,
-        kind: OutboxKind,
-        now: Millis,
-        limit: i64,
-    ) -> Result<Vec<OutboxItem>, StoreError> {
+    /// Pending texts due by `now`, in the order they fell due (index `outbox_pending_sends`,
+    /// whose order this is: no sort, and no walk over rows that are not pending sends).
+    pub fn due_sends(&self, now: Millis, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
         self.exec(
             &format!(
-                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' AND kind = ?
-                 AND next_attempt_at <= ? ORDER BY id LIMIT ?"
+                "SELECT {OUTBOX_COLUMNS} FROM outbox {PENDING_SENDS} AND next_attempt_at <= ?
+                 ORDER BY next_attempt_at, id LIMIT ?"
             ),
-            &[kind.as_str().into(), now.into(), limit.into()],
+            &[now.into(), limit.into()],
         )?
         .iter()
         .map(item_from_row)
         .collect()
     }
 
-    /// When the earliest pending item of one kind is due.
-    pub fn next_due_of(&self, kind: OutboxKind) -> Result<Option<Millis>, StoreError> {
-        Ok(self
-            .first(
-                "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND kind = ?",
-                &[kind.as_str().into()],
-            )?
-            .and_then(|row| row.opt_int(0).ok().flatten()))
+    /// When the earliest pending text is due.
+    pub fn next_send_due(&self) -> Result<Option<Millis>, StoreError> {
+        let row = self.first(
+            &format!("SELECT MIN(next_attempt_at) FROM outbox {PENDING_SENDS}"),
+            &[],
+        )?;
+        Ok(row.and_then(|row| row.opt_int(0).ok().flatten()))
     }
 
-    pub fn delivered(&self, id: i64) -> Result<(), StoreError> {
-        self.exec("DELETE FROM outbox WHERE id = ?", &[id.into()])?;
+    /// When the first pending callback is due: callbacks go in order, so nothing behind it goes
+    /// out before it does.
+    pub fn next_callback_due(&self) -> Result<Option<Millis>, StoreError> {
+        let row = self.first(
+            &format!("SELECT next_attempt_at FROM outbox {PENDING_CALLBACKS} ORDER BY id LIMIT 1"),
+            &[],
+        )?;
+        row.map(|row| row.int(0)).transpose()
+    }
+
+    /// Removes delivered items, all in one statement.
+    pub fn delivered(&self, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // One JSON array parameter: a round may deliver more items than a statement may bind.
+        let ids = serde_json::to_string(ids).expect("integers serialize");
+        self.exec(
+            "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))",
+            &[ids.into()],
+        )?;
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 
 use super::{Sql, StoreError, Value};
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 const V1: &[&str] = &[
     // The project itself: one row.
@@ -162,7 +162,19 @@ const V4: &[&str] = &[
 const V5: &[&str] =
     &["ALTER TABLE project ADD COLUMN callback_concurrency INTEGER NOT NULL DEFAULT 1"];
 
-const MIGRATIONS: [&[&str]; 5] = [V1, V2, V3, V4, V5];
+/// Version 6: each pending outbox row in one small index, none once delivered or given up. The
+/// two indexes of V3 held every row twice, with `status` in their keys: each new row wrote four
+/// index entries and each delivery moved them. Callbacks are read in order, texts by due time.
+const V6: &[&str] = &[
+    "DROP INDEX IF EXISTS outbox_due_by_kind",
+    "DROP INDEX IF EXISTS outbox_order_by_kind",
+    "CREATE INDEX outbox_pending_callbacks ON outbox (id)
+        WHERE kind = 'callback' AND status = 'pending'",
+    "CREATE INDEX outbox_pending_sends ON outbox (next_attempt_at)
+        WHERE kind = 'send' AND status = 'pending'",
+];
+
+const MIGRATIONS: [&[&str]; 6] = [V1, V2, V3, V4, V5, V6];
 
 pub(super) fn migrate(sql: &dyn Sql) -> Result<(), StoreError> {
     sql.exec(

@@ -1,4 +1,5 @@
-//! The test backend: the same SQL on rusqlite, in memory.
+//! The test backend: the same SQL on rusqlite, in memory or (to count what a commit writes) in a
+//! file in WAL mode, as a Durable Object keeps it.
 
 use mlink_core::store::{Row, Sql, StoreError, Value};
 use rusqlite::types::ValueRef;
@@ -8,6 +9,64 @@ pub struct Sqlite(rusqlite::Connection);
 impl Sqlite {
     pub fn memory() -> Self {
         Sqlite(rusqlite::Connection::open_in_memory().expect("in-memory SQLite opens"))
+    }
+
+    /// A database file in WAL mode with 4 KiB pages, as workerd keeps a Durable Object's.
+    pub fn wal_file(path: &std::path::Path) -> Self {
+        let connection = rusqlite::Connection::open(path).expect("SQLite file opens");
+        connection
+            .execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;")
+            .expect("WAL mode");
+        Sqlite(connection)
+    }
+}
+
+/// Pages the commits since the last call wrote (frames appended to the WAL), counted from a
+/// second connection to the same file; the WAL is checkpointed and emptied each time.
+pub struct WalMeter(rusqlite::Connection);
+
+impl WalMeter {
+    pub fn new(path: &std::path::Path) -> Self {
+        let meter = WalMeter(rusqlite::Connection::open(path).expect("SQLite file opens"));
+        meter.pages_written();
+        meter
+    }
+
+    /// Which table or index each page in the WAL belongs to, in the order they were written.
+    pub fn trees_written(&self, path: &std::path::Path) -> Vec<String> {
+        let wal = std::fs::read(path.with_extension("sqlite-wal")).unwrap_or_default();
+        let mut names = Vec::new();
+        let mut at = 32;
+        while at + 24 + 4096 <= wal.len() {
+            let page = u32::from_be_bytes(wal[at..at + 4].try_into().unwrap());
+            let name: String = self
+                .0
+                .query_row("SELECT name FROM dbstat WHERE pageno = ?", [page], |r| {
+                    r.get(0)
+                })
+                .unwrap_or_else(|_| format!("page {page}"));
+            names.push(name);
+            at += 24 + 4096;
+        }
+        names
+    }
+
+    pub fn pages_written(&self) -> i64 {
+        // PASSIVE says how many frames the WAL holds; TRUNCATE (which says 0) empties it.
+        let frames = self.checkpoint("PASSIVE");
+        self.checkpoint("TRUNCATE");
+        frames
+    }
+
+    fn checkpoint(&self, mode: &str) -> i64 {
+        let (busy, frames): (i64, i64) = self
+            .0
+            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .expect("checkpoint");
+        assert_eq!(busy, 0, "nothing else holds the database");
+        frames
     }
 }
 

@@ -74,7 +74,12 @@ pub struct World {
 impl World {
     /// A created project, no bots yet.
     pub fn new() -> Self {
-        let store = Store::open(Sqlite::memory()).unwrap();
+        Self::on(Sqlite::memory())
+    }
+
+    /// A created project on the given database, no bots yet.
+    pub fn on(sql: Sqlite) -> Self {
+        let store = Store::open(sql).unwrap();
         let project = ProjectName::parse(PROJECT).unwrap();
         let body = json!({ "callback_url": CALLBACK_URL }).to_string();
         let reply = owner::put_project(&store, &project, body.as_bytes(), T0).unwrap();
