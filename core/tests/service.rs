@@ -234,6 +234,32 @@ fn a_duplicate_merging_start_merges_and_sends_once() {
 // 4. Merge of an existing card.
 
 #[test]
+fn a_link_of_a_card_merged_away_since_leads_into_the_card_it_joined() {
+    let w = World::with_bots_a_b();
+    w.say("B", 777, "hello", T0);
+    let y = w.card_of("B", "777");
+    let ys_link = w.link_payload(y, "A", "Hi", T0 + 10);
+    assert_eq!(
+        w.store.link_with_live_card(&ys_link).unwrap().unwrap().1,
+        Some(y),
+        "before the merge: its own card"
+    );
+    w.say("A", 111, "hi", T0 + 20);
+    let x = w.card_of("A", "111");
+    let xs_link = w.link_payload(x, "B", "Welcome", T0 + 30);
+    w.say("B", 777, &start(&xs_link), T0 + 40);
+    assert_eq!(w.store.client(y).unwrap().unwrap().merged_into, Some(x));
+
+    assert_eq!(
+        w.store.link_with_live_card(&ys_link).unwrap().unwrap().1,
+        Some(x)
+    );
+    let outcome = w.say("A", 333, &start(&ys_link), T0 + 50);
+    assert_eq!(outcome.used_links, vec![link_id(&ys_link)]);
+    assert_eq!(w.card_of("A", "333"), x);
+}
+
+#[test]
 fn following_a_link_from_an_existing_card_merges_it() {
     let (w, x, y, payload) = merged_world();
     assert_ne!(x, y);

@@ -143,7 +143,7 @@ impl<'a, S: Sql> Turn<'a, S> {
                 payload,
                 message_id,
             } => match self.link_for_payload(payload)? {
-                Some(link) => self.arrive(existing, link)?,
+                Some((link, card)) => self.arrive(existing, link, card)?,
                 // Not ours: maybe the owner's own deep link. Pass it on as a message.
                 None => {
                     let text = self.bot.config.messenger().arrival_text(payload);
@@ -181,15 +181,18 @@ impl<'a, S: Sql> Turn<'a, S> {
         )
     }
 
-    /// The link a payload names, if it was made for this bot.
-    fn link_for_payload(&self, payload: &str) -> Result<Option<LinkRecord>, ApiError> {
+    /// The link a payload names, if it was made for this bot, with its card's live card.
+    fn link_for_payload(
+        &self,
+        payload: &str,
+    ) -> Result<Option<(LinkRecord, Option<ClientId>)>, ApiError> {
         let Some(id) = LinkId::from_payload(payload) else {
             return Ok(None);
         };
         Ok(self
             .s
-            .link(&id.to_payload())?
-            .filter(|link| link.group == self.bot.group.as_str()))
+            .link_with_live_card(&id.to_payload())?
+            .filter(|(link, _)| link.group == self.bot.group.as_str()))
     }
 
     /// A message that looks like a code: merge if it is one, else count it against the sender.
@@ -213,7 +216,8 @@ impl<'a, S: Sql> Turn<'a, S> {
             None => None,
         };
         if let Some(link) = link {
-            return self.arrive(existing, link);
+            let card = self.s.live_client(link.client_id)?.map(|c| c.id);
+            return self.arrive(existing, link, card);
         }
         let failures = self.s.count_code_failure(group, user, since, self.now)?;
         let reply = if failures >= MAX_WRONG_CODES {
@@ -229,13 +233,14 @@ impl<'a, S: Sql> Turn<'a, S> {
         Ok(None)
     }
 
-    /// A client followed a merge link (or sent its code). Returns the link if it was used now.
+    /// A client followed a merge link (or sent its code) of the card that lives in `target` now
+    /// (None: gone). Returns the link if it was used now.
     fn arrive(
         &mut self,
         existing: Option<Contact>,
         link: LinkRecord,
+        target: Option<ClientId>,
     ) -> Result<Option<LinkId>, ApiError> {
-        let target = self.s.live_client(link.client_id)?;
         let refusal = if link.used_at.is_some() {
             Some(self.used_reply(&link))
         } else if link.retired_at.is_some() {
@@ -249,7 +254,7 @@ impl<'a, S: Sql> Turn<'a, S> {
             self.refuse(existing, text, json!({"reason": text, "link": link.id}))?;
             return Ok(None);
         }
-        let target = target.expect("checked above").id;
+        let target = target.expect("checked above");
         let Some(contact) = self.join(existing, target, &link)? else {
             return Ok(None);
         };

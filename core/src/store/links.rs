@@ -94,6 +94,34 @@ impl<S: Sql> Store<S> {
         .transpose()
     }
 
+    /// A link a client arrived with, and the card its dialogs live in now (None: the card is
+    /// gone). The link's own card is read in the same statement; only a card merged away since
+    /// the link was made has its chain followed.
+    pub fn link_with_live_card(
+        &self,
+        id: &str,
+    ) -> Result<Option<(LinkRecord, Option<ClientId>)>, StoreError> {
+        // The last column: NULL when the card is gone, 0 when it is live (ids start at 1), else
+        // the card it was merged into.
+        let Some(row) = self.first(
+            &format!(
+                "SELECT {LINK_COLUMNS}, (SELECT IFNULL(merged_into, 0) FROM clients
+                    WHERE clients.id = links.client_id) FROM links WHERE id = ?"
+            ),
+            &[id.into()],
+        )?
+        else {
+            return Ok(None);
+        };
+        let link = link_from_row(&row)?;
+        let card = match row.opt_int(14)? {
+            None => None,
+            Some(0) => Some(link.client_id),
+            Some(merged_into) => self.live_client(ClientId(merged_into))?.map(|c| c.id),
+        };
+        Ok(Some((link, card)))
+    }
+
     /// The link a code names among a bot's links (used, retired or expired ones included, so
     /// the client hears why it no longer works).
     pub fn link_by_code(&self, group: &str, code: &str) -> Result<Option<LinkRecord>, StoreError> {
