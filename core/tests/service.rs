@@ -10,7 +10,7 @@ use mlink_core::domain::{ClientId, ClientType};
 use mlink_core::service::delivery::{self, Attempt};
 use mlink_core::service::webhook::replies;
 use mlink_core::service::{owner, ApiError, DEFAULT_LINK_TTL_S};
-use mlink_core::store::{OutboxItem, OutboxKind, Store};
+use mlink_core::store::{NewOutboxItem, OutboxItem, OutboxKind, Store};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use support::sqlite::Sqlite;
@@ -872,6 +872,37 @@ fn a_numeric_group_names_a_bot_with_that_number() {
         let reply = w.merge_link(x, body, T0).unwrap();
         assert_eq!(reply.body["group"], "12345");
     }
+}
+
+#[test]
+fn items_written_together_keep_their_order() {
+    let w = World::new();
+    let item = |kind, id: Option<&str>, payload: &str| NewOutboxItem {
+        kind,
+        webhook_id: id.map(str::to_string),
+        payload: payload.to_string(),
+    };
+    let items = [
+        item(OutboxKind::Callback, Some("msg_1"), "first"),
+        item(OutboxKind::Send, None, "text"),
+        item(OutboxKind::Callback, Some("msg_2"), "second"),
+    ];
+    w.store.enqueue_all(&items, T0 + 5).unwrap();
+    w.store.enqueue_all(&[], T0 + 6).unwrap();
+    let written: Vec<_> = w
+        .outbox()
+        .into_iter()
+        .map(|i| (i.kind, i.webhook_id, i.payload, i.next_attempt_at))
+        .collect();
+    let expected: Vec<_> = items
+        .into_iter()
+        .map(|i| (i.kind, i.webhook_id, i.payload, T0 + 5))
+        .collect();
+    assert_eq!(written, expected);
+    let callbacks = w.store.pending_callbacks(10).unwrap();
+    assert_eq!(callbacks.len(), 2);
+    assert!(callbacks[0].id < callbacks[1].id);
+    assert_eq!(callbacks[0].payload, "first");
 }
 
 #[test]

@@ -14,7 +14,8 @@ use crate::domain::{ClientId, ClientType, Group, ProjectName, UserId};
 use crate::http::OutboundRequest;
 use crate::messengers::{Bot, BotConfig, PublicBot};
 use crate::store::{
-    Contact, FunnelRow, LinkRecord, OutboxItem, OutboxKind, ProjectRecord, Sql, Store,
+    Contact, FunnelRow, LinkRecord, NewOutboxItem, OutboxItem, OutboxKind, ProjectRecord, Sql,
+    Store,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -578,14 +579,22 @@ pub fn enqueue_event<S: Sql>(
     data: EventData,
     now: Millis,
 ) -> Result<(), ApiError> {
+    store.enqueue_all(&[event_item(kind, data, now)], now)?;
+    Ok(())
+}
+
+/// A callback event as an outbox item, with its `webhook-id`.
+pub fn event_item(kind: &str, data: EventData, now: Millis) -> NewOutboxItem {
     let event = Event {
         kind: kind.to_string(),
         timestamp: rfc3339(now),
         data,
     };
-    let body = serde_json::to_string(&event).expect("events serialize");
-    store.enqueue(OutboxKind::Callback, Some(&new_webhook_id()), &body, now)?;
-    Ok(())
+    NewOutboxItem {
+        kind: OutboxKind::Callback,
+        webhook_id: Some(new_webhook_id()),
+        payload: serde_json::to_string(&event).expect("events serialize"),
+    }
 }
 
 /// The funnel's default period: the last week.

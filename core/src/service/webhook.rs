@@ -2,7 +2,7 @@
 //! the contact to its card, merge on a valid link or code, and write the resulting sends and
 //! callbacks to the outbox. Nothing here waits for the owner's backend or the messenger.
 
-use super::owner::enqueue_event;
+use super::owner::event_item;
 use super::{ApiError, Reply};
 use crate::domain::callback::{ContactRef, EventData};
 use crate::domain::code::{looks_like_code, parse_code};
@@ -12,7 +12,7 @@ use crate::domain::{ClientId, ClientType, Group};
 use crate::http::Headers;
 use crate::messengers::{Bot, Inbound, InboundKind, WebhookError};
 use crate::service::delivery::SendText;
-use crate::store::{Contact, LinkRecord, OutboxKind, Sql, Store};
+use crate::store::{Contact, LinkRecord, NewOutboxItem, OutboxKind, Sql, Store};
 use serde_json::{json, Value};
 
 /// What the bot says when a link or code cannot merge.
@@ -115,6 +115,8 @@ struct Turn<'a, S: Sql> {
     now: Millis,
     /// A text that goes in the webhook's HTTP response instead of the outbox.
     answer: Option<String>,
+    /// What the event sends and reports, written to the outbox in one statement at its end.
+    outbox: Vec<NewOutboxItem>,
 }
 
 impl<'a, S: Sql> Turn<'a, S> {
@@ -125,6 +127,7 @@ impl<'a, S: Sql> Turn<'a, S> {
             event,
             now,
             answer: None,
+            outbox: Vec::new(),
         }
     }
 
@@ -160,6 +163,7 @@ impl<'a, S: Sql> Turn<'a, S> {
                 }
             }
         };
+        self.s.enqueue_all(&self.outbox, self.now)?;
         let response = self
             .answer
             .as_deref()
@@ -268,8 +272,7 @@ impl<'a, S: Sql> Turn<'a, S> {
             self.say(&link.tag)?;
         }
         let from = self.origin_contact(&link)?;
-        enqueue_event(
-            self.s,
+        self.outbox.push(event_item(
             &format!("switch_to_{}", self.bot.client_type().name()),
             EventData::Switched {
                 client_id: target.0,
@@ -278,7 +281,7 @@ impl<'a, S: Sql> Turn<'a, S> {
                 note: link.tag.clone(),
             },
             self.now,
-        )?;
+        ));
         Ok(LinkId::from_payload(&link.id))
     }
 
@@ -387,14 +390,13 @@ impl<'a, S: Sql> Turn<'a, S> {
 
     /// An ordinary message: the owner's backend gets it with the resolved card.
     fn forward(
-        &self,
+        &mut self,
         existing: Option<Contact>,
         text: &str,
         message_id: &str,
     ) -> Result<(), ApiError> {
         let contact = self.ensure_contact(existing)?;
-        enqueue_event(
-            self.s,
+        self.outbox.push(event_item(
             "message",
             EventData::Message {
                 client_id: contact.client_id.0,
@@ -403,7 +405,8 @@ impl<'a, S: Sql> Turn<'a, S> {
                 message_id: message_id.to_string(),
             },
             self.now,
-        )
+        ));
+        Ok(())
     }
 
     /// Sends `text` to the user: in the webhook's response when the messenger needs that (once),
@@ -421,8 +424,11 @@ impl<'a, S: Sql> Turn<'a, S> {
             to: self.event.user_id.clone(),
             text: text.to_string(),
         };
-        let payload = serde_json::to_string(&send).expect("plain data serializes");
-        self.s.enqueue(OutboxKind::Send, None, &payload, self.now)?;
+        self.outbox.push(NewOutboxItem {
+            kind: OutboxKind::Send,
+            webhook_id: None,
+            payload: serde_json::to_string(&send).expect("plain data serializes"),
+        });
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ mod schema;
 
 pub use cards::{ClientRecord, Contact, HistoryEntry};
 pub use links::{FunnelRow, LinkRecord};
-pub use outbox::{OutboxItem, OutboxKind};
+pub use outbox::{NewOutboxItem, OutboxItem, OutboxKind};
 pub use project::{BotRecord, Endpoint, ProjectRecord};
 
 /// A SQLite value.

@@ -65,6 +65,14 @@ fn item_from_row(row: &Row) -> Result<OutboxItem, StoreError> {
     })
 }
 
+/// An item to write to the outbox, due at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutboxItem {
+    pub kind: OutboxKind,
+    pub webhook_id: Option<String>,
+    pub payload: String,
+}
+
 impl<S: Sql> Store<S> {
     pub fn enqueue(
         &self,
@@ -73,16 +81,38 @@ impl<S: Sql> Store<S> {
         payload: &str,
         now: Millis,
     ) -> Result<(), StoreError> {
+        let item = NewOutboxItem {
+            kind,
+            webhook_id: webhook_id.map(str::to_string),
+            payload: payload.to_string(),
+        };
+        self.enqueue_all(&[item], now)
+    }
+
+    /// Writes items in one statement, in their order (callbacks go out in the order of their ids).
+    pub fn enqueue_all(&self, items: &[NewOutboxItem], now: Millis) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let rows = vec!["(?, ?, ?, ?, ?)"; items.len()].join(", ");
+        let params: Vec<Value> = items
+            .iter()
+            .flat_map(|item| {
+                [
+                    item.kind.as_str().into(),
+                    item.webhook_id.as_deref().into(),
+                    item.payload.as_str().into(),
+                    now.into(),
+                    now.into(),
+                ]
+            })
+            .collect();
         self.exec(
-            "INSERT INTO outbox (kind, webhook_id, payload, created_at, next_attempt_at)
-             VALUES (?, ?, ?, ?, ?)",
-            &[
-                kind.as_str().into(),
-                webhook_id.into(),
-                payload.into(),
-                now.into(),
-                now.into(),
-            ],
+            &format!(
+                "INSERT INTO outbox (kind, webhook_id, payload, created_at, next_attempt_at)
+                 VALUES {rows}"
+            ),
+            &params,
         )?;
         Ok(())
     }
