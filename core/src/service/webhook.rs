@@ -140,25 +140,26 @@ impl<'a, S: Sql> Turn<'a, S> {
                 response,
             });
         }
-        let existing = self.s.contact(&self.bot.group, &self.event.user_id)?;
+        // The user's dialog is read only where it is needed: a new user following a valid link
+        // (the common arrival) is found out by inserting their dialog.
         let used_link = match &self.event.kind {
             InboundKind::Arrival {
                 payload,
                 message_id,
             } => match self.link_for_payload(payload)? {
-                Some((link, card)) => self.arrive(existing, link, card)?,
+                Some((link, card)) => self.arrive(link, card)?,
                 // Not ours: maybe the owner's own deep link. Pass it on as a message.
                 None => {
                     let text = self.bot.config.messenger().arrival_text(payload);
-                    self.forward(existing, &text, message_id)?;
+                    self.forward(&text, message_id)?;
                     None
                 }
             },
             InboundKind::Text { text, message_id } => {
                 if self.takes_codes() && looks_like_code(text) {
-                    self.try_code(existing, text)?
+                    self.try_code(text)?
                 } else {
-                    self.forward(existing, text, message_id)?;
+                    self.forward(text, message_id)?;
                     None
                 }
             }
@@ -200,19 +201,11 @@ impl<'a, S: Sql> Turn<'a, S> {
     }
 
     /// A message that looks like a code: merge if it is one, else count it against the sender.
-    fn try_code(
-        &mut self,
-        existing: Option<Contact>,
-        text: &str,
-    ) -> Result<Option<LinkId>, ApiError> {
+    fn try_code(&mut self, text: &str) -> Result<Option<LinkId>, ApiError> {
         let (group, user) = (self.bot.group.as_str(), self.event.user_id.as_str());
         let since = self.now - CODE_WINDOW_MS;
         if self.s.code_failures(group, user, since)? >= MAX_WRONG_CODES {
-            self.refuse(
-                existing,
-                replies::TOO_MANY_CODES,
-                json!({"reason": "too_many_codes"}),
-            )?;
+            self.refuse(replies::TOO_MANY_CODES, json!({"reason": "too_many_codes"}))?;
             return Ok(None);
         }
         let link = match parse_code(text) {
@@ -221,7 +214,7 @@ impl<'a, S: Sql> Turn<'a, S> {
         };
         if let Some(link) = link {
             let card = self.s.live_client(link.client_id)?.map(|c| c.id);
-            return self.arrive(existing, link, card);
+            return self.arrive(link, card);
         }
         let failures = self.s.count_code_failure(group, user, since, self.now)?;
         let reply = if failures >= MAX_WRONG_CODES {
@@ -229,11 +222,7 @@ impl<'a, S: Sql> Turn<'a, S> {
         } else {
             replies::WRONG_CODE
         };
-        self.refuse(
-            existing,
-            reply,
-            json!({"reason": "wrong_code", "failures": failures}),
-        )?;
+        self.refuse(reply, json!({"reason": "wrong_code", "failures": failures}))?;
         Ok(None)
     }
 
@@ -241,7 +230,6 @@ impl<'a, S: Sql> Turn<'a, S> {
     /// (None: gone). Returns the link if it was used now.
     fn arrive(
         &mut self,
-        existing: Option<Contact>,
         link: LinkRecord,
         target: Option<ClientId>,
     ) -> Result<Option<LinkId>, ApiError> {
@@ -255,11 +243,11 @@ impl<'a, S: Sql> Turn<'a, S> {
             None
         };
         if let Some(text) = refusal {
-            self.refuse(existing, text, json!({"reason": text, "link": link.id}))?;
+            self.refuse(text, json!({"reason": text, "link": link.id}))?;
             return Ok(None);
         }
         let target = target.expect("checked above");
-        let Some(contact) = self.join(existing, target, &link)? else {
+        let Some(contact) = self.join(target, &link)? else {
             return Ok(None);
         };
         self.s.use_link(
@@ -286,35 +274,34 @@ impl<'a, S: Sql> Turn<'a, S> {
     }
 
     /// Puts the arriving dialog (and the card it had) into `target`. None when it is there already.
-    fn join(
-        &mut self,
-        existing: Option<Contact>,
-        target: ClientId,
-        link: &LinkRecord,
-    ) -> Result<Option<Contact>, ApiError> {
-        let cause = json!({"link": link.id, "by": "client"});
-        match existing {
-            Some(c) if c.client_id == target => {
-                self.s.note_inbound(&c, self.now)?;
-                self.say(replies::ALREADY_CONNECTED)?;
-                Ok(None)
-            }
-            Some(c) => {
-                self.s.merge_cards(c.client_id, target, cause, self.now)?;
-                self.s.note_inbound(&c, self.now)?;
-                Ok(Some(c))
-            }
-            None => {
-                let c = self.add_contact(target)?;
-                self.s.record(
-                    target,
-                    self.now,
-                    "contact_linked",
-                    json!({"contact": c.reference(), "link": link.id}),
-                )?;
-                Ok(Some(c))
-            }
+    fn join(&mut self, target: ClientId, link: &LinkRecord) -> Result<Option<Contact>, ApiError> {
+        if let Some(c) = self.add_contact(target)? {
+            self.s.record(
+                target,
+                self.now,
+                "contact_linked",
+                json!({"contact": c.reference(), "link": link.id}),
+            )?;
+            return Ok(Some(c));
         }
+        // The dialog was there already (the insert changed nothing).
+        let c = self
+            .existing()?
+            .ok_or_else(|| ApiError::Internal("a dialog neither new nor found".into()))?;
+        if c.client_id == target {
+            self.s.note_inbound(&c, self.now)?;
+            self.say(replies::ALREADY_CONNECTED)?;
+            return Ok(None);
+        }
+        let cause = json!({"link": link.id, "by": "client"});
+        self.s.merge_cards(c.client_id, target, cause, self.now)?;
+        self.s.note_inbound(&c, self.now)?;
+        Ok(Some(c))
+    }
+
+    /// The user's dialog in this bot, if they wrote here before.
+    fn existing(&self) -> Result<Option<Contact>, ApiError> {
+        Ok(self.s.contact(&self.bot.group, &self.event.user_id)?)
     }
 
     fn used_reply(&self, link: &LinkRecord) -> &'static str {
@@ -325,13 +312,8 @@ impl<'a, S: Sql> Turn<'a, S> {
     }
 
     /// No merge: the client hears why, and the card's history keeps it.
-    fn refuse(
-        &mut self,
-        existing: Option<Contact>,
-        text: &str,
-        detail: Value,
-    ) -> Result<(), ApiError> {
-        let contact = self.ensure_contact(existing)?;
+    fn refuse(&mut self, text: &str, detail: Value) -> Result<(), ApiError> {
+        let contact = self.ensure_contact()?;
         let mut detail = detail;
         detail["contact"] = serde_json::to_value(contact.reference()).unwrap_or_default();
         self.s
@@ -340,13 +322,15 @@ impl<'a, S: Sql> Turn<'a, S> {
     }
 
     /// The dialog for this user, made (with a card of its own) if it is new.
-    fn ensure_contact(&self, existing: Option<Contact>) -> Result<Contact, ApiError> {
-        if let Some(contact) = existing {
+    fn ensure_contact(&self) -> Result<Contact, ApiError> {
+        if let Some(contact) = self.existing()? {
             self.s.note_inbound(&contact, self.now)?;
             return Ok(contact);
         }
         let card = self.s.new_client(self.now)?;
-        let contact = self.add_contact(card)?;
+        let contact = self
+            .add_contact(card)?
+            .ok_or_else(|| ApiError::Internal("a dialog not found, yet there".into()))?;
         self.s.record(
             card,
             self.now,
@@ -356,7 +340,8 @@ impl<'a, S: Sql> Turn<'a, S> {
         Ok(contact)
     }
 
-    fn add_contact(&self, card: ClientId) -> Result<Contact, ApiError> {
+    /// The user's dialog, new in `card`; None (and nothing written) if they have one here.
+    fn add_contact(&self, card: ClientId) -> Result<Option<Contact>, ApiError> {
         Ok(self.s.add_contact(
             &self.bot.group,
             &self.event.user_id,
@@ -389,13 +374,8 @@ impl<'a, S: Sql> Turn<'a, S> {
     }
 
     /// An ordinary message: the owner's backend gets it with the resolved card.
-    fn forward(
-        &mut self,
-        existing: Option<Contact>,
-        text: &str,
-        message_id: &str,
-    ) -> Result<(), ApiError> {
-        let contact = self.ensure_contact(existing)?;
+    fn forward(&mut self, text: &str, message_id: &str) -> Result<(), ApiError> {
+        let contact = self.ensure_contact()?;
         self.outbox.push(event_item(
             "message",
             EventData::Message {

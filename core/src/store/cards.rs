@@ -154,8 +154,9 @@ impl<S: Sql> Store<S> {
         .transpose()
     }
 
-    /// A new dialog in `client`'s card. The caller records its arrival in the card's history,
-    /// which also marks the card changed for the sync feed.
+    /// A new dialog in `client`'s card, or None if the user has one in this bot already. The
+    /// caller records its arrival in the card's history, which also marks the card changed for
+    /// the sync feed.
     #[allow(clippy::too_many_arguments)]
     pub fn add_contact(
         &self,
@@ -165,28 +166,27 @@ impl<S: Sql> Store<S> {
         client: ClientId,
         name: Option<&str>,
         now: Millis,
-    ) -> Result<Contact, StoreError> {
-        // RETURNING: the row as stored, without reading it again.
-        let row = self
-            .first(
-                &format!(
+    ) -> Result<Option<Contact>, StoreError> {
+        // RETURNING: the row as stored, without reading it again; no row when the user has a
+        // dialog in this bot already, which stays as it was.
+        let row = self.first(
+            &format!(
                 "INSERT INTO contacts (grp, user_id, client_type, client_id, home_client_id, name,
                     linked_at, last_inbound_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                 RETURNING {CONTACT_COLUMNS}"
+                 ON CONFLICT (grp, user_id) DO NOTHING RETURNING {CONTACT_COLUMNS}"
             ),
-                &[
-                    group.as_str().into(),
-                    user.as_str().into(),
-                    client_type.code().into(),
-                    client.0.into(),
-                    client.0.into(),
-                    name.into(),
-                    now.into(),
-                    now.into(),
-                ],
-            )?
-            .ok_or_else(|| StoreError::Sql("inserted contact not returned".into()))?;
-        contact_from_row(&row)
+            &[
+                group.as_str().into(),
+                user.as_str().into(),
+                client_type.code().into(),
+                client.0.into(),
+                client.0.into(),
+                name.into(),
+                now.into(),
+                now.into(),
+            ],
+        )?;
+        row.map(|row| contact_from_row(&row)).transpose()
     }
 
     /// Remembers when the client last wrote in this dialog (the messengers' 24-hour window).

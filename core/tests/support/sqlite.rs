@@ -3,12 +3,18 @@
 
 use mlink_core::store::{Row, Sql, StoreError, Value};
 use rusqlite::types::ValueRef;
+use std::cell::Cell;
+use std::rc::Rc;
 
-pub struct Sqlite(rusqlite::Connection);
+pub struct Sqlite {
+    connection: rusqlite::Connection,
+    /// Statements run so far (shared, so a test can read it while a store owns the backend).
+    statements: Rc<Cell<u64>>,
+}
 
 impl Sqlite {
     pub fn memory() -> Self {
-        Sqlite(rusqlite::Connection::open_in_memory().expect("in-memory SQLite opens"))
+        Self::over(rusqlite::Connection::open_in_memory().expect("in-memory SQLite opens"))
     }
 
     /// A database file in WAL mode with 4 KiB pages, as workerd keeps a Durable Object's.
@@ -17,7 +23,20 @@ impl Sqlite {
         connection
             .execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;")
             .expect("WAL mode");
-        Sqlite(connection)
+        Self::over(connection)
+    }
+
+    fn over(connection: rusqlite::Connection) -> Self {
+        Sqlite {
+            connection,
+            statements: Rc::default(),
+        }
+    }
+
+    /// The count of statements this backend runs (`exec` calls; a transaction's own
+    /// SAVEPOINT and RELEASE are not counted).
+    pub fn statement_counter(&self) -> Rc<Cell<u64>> {
+        self.statements.clone()
     }
 }
 
@@ -95,7 +114,8 @@ fn err(e: rusqlite::Error) -> StoreError {
 
 impl Sql for Sqlite {
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
-        let mut statement = self.0.prepare(sql).map_err(err)?;
+        self.statements.set(self.statements.get() + 1);
+        let mut statement = self.connection.prepare(sql).map_err(err)?;
         let columns = statement.column_count();
         let params: Vec<_> = params.iter().map(to_sql).collect();
         let mut rows = statement
@@ -115,11 +135,11 @@ impl Sql for Sqlite {
         &self,
         body: &mut dyn FnMut() -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        self.0.execute_batch("SAVEPOINT tx").map_err(err)?;
+        self.connection.execute_batch("SAVEPOINT tx").map_err(err)?;
         match body() {
-            Ok(()) => self.0.execute_batch("RELEASE tx").map_err(err),
+            Ok(()) => self.connection.execute_batch("RELEASE tx").map_err(err),
             Err(e) => {
-                self.0
+                self.connection
                     .execute_batch("ROLLBACK TO tx; RELEASE tx")
                     .map_err(err)?;
                 Err(e)
