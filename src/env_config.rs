@@ -1,11 +1,6 @@
 //! Worker vars and secrets, read once per isolate.
 
-use mlink_core::domain::token::LinkKey;
-use mlink_core::messengers::ApiBases;
-use mlink_core::service::{
-    Config, DEFAULT_LINK_RATE_PER_MINUTE, DEFAULT_LINK_TTL_S, DEFAULT_OUTBOUND_TIMEOUT_MS,
-    DEFAULT_RETRY_SCHEDULE_S,
-};
+use mlink_core::service::Config;
 use std::cell::OnceCell;
 use worker::Env;
 
@@ -19,35 +14,7 @@ pub fn text(env: &Env, name: &str) -> Option<String> {
 }
 
 fn read(env: &Env) -> Result<Config, String> {
-    let link_secret = text(env, "LINK_SECRET").ok_or("the LINK_SECRET secret is not set")?;
-    let public_base_url =
-        text(env, "PUBLIC_BASE_URL").ok_or("the PUBLIC_BASE_URL var is not set")?;
-    let defaults = ApiBases::default();
-    Ok(Config {
-        public_base_url: public_base_url.trim_end_matches('/').to_string(),
-        link_ttl_s: text(env, "LINK_TTL_SECONDS")
-            .and_then(|v| v.parse().ok())
-            .filter(|ttl| *ttl > 0)
-            .unwrap_or(DEFAULT_LINK_TTL_S),
-        bases: ApiBases {
-            telegram: text(env, "TELEGRAM_API_BASE").unwrap_or(defaults.telegram),
-            viber: text(env, "VIBER_API_BASE").unwrap_or(defaults.viber),
-            graph: text(env, "GRAPH_API_BASE").unwrap_or(defaults.graph),
-            instagram: text(env, "INSTAGRAM_API_BASE").unwrap_or(defaults.instagram),
-        },
-        link_key: LinkKey::new(link_secret.as_bytes()),
-        link_rate_per_minute: text(env, "LINK_RATE_PER_MINUTE")
-            .and_then(|v| v.parse().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(DEFAULT_LINK_RATE_PER_MINUTE),
-        retry_schedule_s: text(env, "CALLBACK_RETRY_SCHEDULE")
-            .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
-            .unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE_S.to_vec()),
-        outbound_timeout_ms: text(env, "OUTBOUND_TIMEOUT_MS")
-            .and_then(|v| v.parse().ok())
-            .filter(|ms| *ms > 0)
-            .unwrap_or(DEFAULT_OUTBOUND_TIMEOUT_MS),
-    })
+    Config::from_vars(|name| text(env, name))
 }
 
 thread_local! {

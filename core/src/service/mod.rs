@@ -3,6 +3,7 @@
 //! ([`routes`]), supplies the store, the clock and the network, and turns [`Reply`] into HTTP.
 
 pub mod clients;
+mod config;
 pub mod delivery;
 pub mod dispatch;
 pub mod edge;
@@ -11,40 +12,13 @@ pub mod redirect;
 pub mod routes;
 pub mod webhook;
 
-use crate::domain::token::LinkKey;
-use crate::messengers::ApiBases;
+pub use config::{
+    Config, DEFAULT_LINK_RATE_PER_MINUTE, DEFAULT_LINK_TTL_S, DEFAULT_OUTBOUND_TIMEOUT_MS,
+    DEFAULT_RETRY_SCHEDULE_S,
+};
+
 use crate::store::StoreError;
 use serde_json::json;
-
-/// Deployment settings (wrangler vars and secrets), read once per isolate by the glue.
-#[derive(Clone)]
-pub struct Config {
-    /// Scheme and host of links, without a trailing slash.
-    pub public_base_url: String,
-    pub link_ttl_s: i64,
-    pub bases: ApiBases,
-    pub link_key: LinkKey,
-    /// Delays before each retry of a failed delivery, in seconds.
-    pub retry_schedule_s: Vec<i64>,
-    /// Merge links per project per minute: a runaway backend cannot flood the store.
-    pub link_rate_per_minute: i64,
-    /// How long an outbound request (a send, a callback, a webhook registration) may take.
-    pub outbound_timeout_ms: u32,
-}
-
-/// Svix's schedule after the first attempt (5 s, 5 min, 30 min, 2 h, 5 h, then every 10 h),
-/// continued to span about three days (77.6 h) before an event is marked failed.
-pub const DEFAULT_RETRY_SCHEDULE_S: [i64; 12] = [
-    5, 300, 1800, 7200, 18000, 36000, 36000, 36000, 36000, 36000, 36000, 36000,
-];
-
-/// Merge links a project may create per minute, unless `LINK_RATE_PER_MINUTE` says otherwise.
-pub const DEFAULT_LINK_RATE_PER_MINUTE: i64 = 600;
-
-pub const DEFAULT_LINK_TTL_S: i64 = 7 * 24 * 3600;
-
-/// How long mlink waits for an answer, unless `OUTBOUND_TIMEOUT_MS` says otherwise.
-pub const DEFAULT_OUTBOUND_TIMEOUT_MS: u32 = 15_000;
 
 /// Largest request body accepted; a messenger delivery or an API call is a few KB.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
