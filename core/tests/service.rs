@@ -1132,11 +1132,10 @@ fn request_for_signs_callbacks_and_builds_telegram_sends() {
     assert_eq!(body, json!({"chat_id": 555, "text": "Hi B"}));
 }
 
-#[test]
-fn a_schema_1_database_is_upgraded() {
-    use mlink_core::store::{Row, Sql};
+/// What schema 1 left of the tables later versions change, with a few rows.
+fn schema_1() -> Sqlite {
+    use mlink_core::store::Sql;
     let sql = Sqlite::memory();
-    // What schema 1 left of the tables later versions change.
     for statement in [
         "CREATE TABLE schema_version (version INTEGER NOT NULL)",
         "INSERT INTO schema_version (version) VALUES (1)",
@@ -1168,6 +1167,56 @@ fn a_schema_1_database_is_upgraded() {
     ] {
         sql.exec(statement, &[]).unwrap();
     }
+    sql
+}
+
+#[test]
+fn a_failed_upgrade_leaves_the_database_as_it_was() {
+    use mlink_core::store::Sql;
+    let sql = schema_1();
+    // Something in the way of version 4's new table: the upgrade fails there, after 2 and 3.
+    sql.exec("CREATE TABLE deliveries_v4 (x)", &[]).unwrap();
+    assert!(Store::open(&sql).is_err());
+    let names = |kind: &str| -> Vec<String> {
+        sql.exec(
+            "SELECT name FROM sqlite_master WHERE type = ? ORDER BY name",
+            &[kind.into()],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.text(0).unwrap())
+        .collect()
+    };
+    let version = sql
+        .exec("SELECT MAX(version) FROM schema_version", &[])
+        .unwrap();
+    assert_eq!(version[0].int(0).unwrap(), 1, "still schema 1");
+    assert!(
+        names("trigger").is_empty(),
+        "2 rolled back: {:?}",
+        names("trigger")
+    );
+    assert!(
+        names("index").contains(&"outbox_due".to_string()),
+        "3 rolled back"
+    );
+
+    sql.exec("DROP TABLE deliveries_v4", &[]).unwrap();
+    Store::open(&sql).unwrap();
+    let version = sql
+        .exec("SELECT MAX(version) FROM schema_version", &[])
+        .unwrap();
+    assert_eq!(
+        version[0].int(0).unwrap(),
+        6,
+        "the next open upgrades it whole"
+    );
+}
+
+#[test]
+fn a_schema_1_database_is_upgraded() {
+    use mlink_core::store::{Row, Sql};
+    let sql = schema_1();
     let store = Store::open(&sql).unwrap();
     let card = store.new_client(T0).unwrap();
     store.record(card, T0 + 5, "created", json!({})).unwrap();

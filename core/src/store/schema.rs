@@ -168,15 +168,32 @@ const V5: &[&str] =
 const V6: &[&str] = &[
     "DROP INDEX IF EXISTS outbox_due_by_kind",
     "DROP INDEX IF EXISTS outbox_order_by_kind",
-    "CREATE INDEX outbox_pending_callbacks ON outbox (id)
+    "CREATE INDEX IF NOT EXISTS outbox_pending_callbacks ON outbox (id)
         WHERE kind = 'callback' AND status = 'pending'",
-    "CREATE INDEX outbox_pending_sends ON outbox (next_attempt_at)
+    "CREATE INDEX IF NOT EXISTS outbox_pending_sends ON outbox (next_attempt_at)
         WHERE kind = 'send' AND status = 'pending'",
 ];
 
 const MIGRATIONS: [&[&str]; 6] = [V1, V2, V3, V4, V5, V6];
 
+/// Creates or upgrades the schema, all in one transaction: an upgrade that fails part way
+/// leaves the database as it was, so the next open tries it again from the same start (a
+/// migration's own steps, such as V4's new tables, could not be run twice).
 pub(super) fn migrate(sql: &dyn Sql) -> Result<(), StoreError> {
+    let mut failure = None;
+    let upgraded = sql.atomically(&mut || {
+        upgrade(sql).map_err(|e| {
+            failure = Some(e);
+            StoreError::RolledBack
+        })
+    });
+    match failure {
+        Some(e) => Err(e),
+        None => upgraded,
+    }
+}
+
+fn upgrade(sql: &dyn Sql) -> Result<(), StoreError> {
     sql.exec(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
         &[],
