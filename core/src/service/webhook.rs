@@ -186,7 +186,8 @@ impl<'a, S: Sql> Turn<'a, S> {
         )
     }
 
-    /// The link a payload names, if it was made for this bot, with its card's live card.
+    /// The link a payload names, if it was made for this bot, and the card its client's
+    /// dialogs live in now.
     fn link_for_payload(
         &self,
         payload: &str,
