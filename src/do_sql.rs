@@ -22,12 +22,15 @@ impl DoSql {
     }
 }
 
-fn to_binding(v: &Value) -> SqlStorageValue {
+/// A parameter as the runtime takes it. Straight to a `JsValue`, not through the `worker` crate's
+/// `SqlStorageValue`, which copies each text once more in Rust and asks JS whether each integer
+/// is a safe one (ours, ids and unix milliseconds, all are).
+fn to_binding(v: &Value) -> JsValue {
     match v {
-        Value::Null => SqlStorageValue::Null,
-        Value::Integer(i) => SqlStorageValue::Integer(*i),
-        Value::Real(f) => SqlStorageValue::Float(*f),
-        Value::Text(s) => SqlStorageValue::String(s.clone()),
+        Value::Null => JsValue::NULL,
+        Value::Integer(i) => JsValue::from_f64(*i as f64),
+        Value::Real(f) => JsValue::from_f64(*f),
+        Value::Text(s) => JsValue::from_str(s),
     }
 }
 
@@ -50,8 +53,8 @@ type Body<'a> = dyn FnMut() -> Result<(), StoreError> + 'a;
 
 impl Sql for DoSql {
     fn exec(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
-        let bindings: Vec<SqlStorageValue> = params.iter().map(to_binding).collect();
-        let cursor = self.sql.exec(sql, bindings).map_err(sql_error)?;
+        let bindings: Vec<JsValue> = params.iter().map(to_binding).collect();
+        let cursor = self.sql.exec_raw(sql, bindings).map_err(sql_error)?;
         cursor
             .raw()
             .map(|row| {
