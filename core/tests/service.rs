@@ -928,7 +928,12 @@ fn a_failed_transaction_leaves_no_writes() {
     let w = World::with_bots_a_b();
     let result: Result<(), ApiError> = w.store.transaction(|s| {
         let id = s.new_client(T0)?;
-        s.enqueue(OutboxKind::Send, None, "{}", T0)?;
+        let text = NewOutboxItem {
+            kind: OutboxKind::Send,
+            webhook_id: None,
+            payload: "{}".into(),
+        };
+        s.enqueue_all(&[text], T0)?;
         s.set_variable(id, "k", "v")?;
         Err(ApiError::BadRequest("changed my mind".into()))
     });

@@ -74,21 +74,6 @@ pub struct NewOutboxItem {
 }
 
 impl<S: Sql> Store<S> {
-    pub fn enqueue(
-        &self,
-        kind: OutboxKind,
-        webhook_id: Option<&str>,
-        payload: &str,
-        now: Millis,
-    ) -> Result<(), StoreError> {
-        let item = NewOutboxItem {
-            kind,
-            webhook_id: webhook_id.map(str::to_string),
-            payload: payload.to_string(),
-        };
-        self.enqueue_all(&[item], now)
-    }
-
     /// Writes items in one statement, in their order (callbacks go out in the order of their ids).
     pub fn enqueue_all(&self, items: &[NewOutboxItem], now: Millis) -> Result<(), StoreError> {
         if items.is_empty() {
