@@ -580,6 +580,101 @@ async fn fifty_concurrent_duplicate_starts_merge_once() {
     env.assert_clean_log().await;
 }
 
+/// The object handles webhooks that arrive together as one group sharing a commit: each is still
+/// answered for itself, and one that fails (a wrong secret, a body that is not an update)
+/// changes nothing and takes nothing from the others.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_handled_together_are_answered_and_fail_alone() {
+    let receiver = CallbackReceiver::start().await;
+    let env = Env::start(&[]).await;
+    let project = env.worker.create_project("group", &receiver.url()).await;
+    let bot_a = env
+        .connect(&project, "bota", telegram("GroupBotA", "777:GGG"))
+        .await;
+    let bot_b = env
+        .connect(&project, "botb", telegram("GroupBotB", "888:HHH"))
+        .await;
+    let mut clients = Vec::new();
+    let mut requests = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..12u64 {
+        let user_a = (3000 + i).to_string();
+        env.say(&bot_a, &user_a, "hello").await;
+        let client = env.client_of(&project, "bota", &user_a).await;
+        let tag = format!("Welcome, {i}");
+        let link = env.merge_link(&project, &client, &bot_b, &tag).await;
+        let payload = env.start_payload(&link, "GroupBotB").await;
+        let start = telegram_text(
+            env.next(),
+            &(4000 + i).to_string(),
+            &format!("/start {payload}"),
+        );
+        requests.push(webhook_request(&bot_b, &bot_b.signed(&start)));
+        expected.push(200);
+        // Next to each merge, a failing webhook: a stranger's /start for the same link with a
+        // wrong secret, or a body with the right secret that is no update.
+        let failing = if i % 2 == 0 {
+            let stranger = telegram_text(env.next(), "4999", &format!("/start {payload}"));
+            expected.push(401);
+            bot_b.signed_wrongly(&stranger)
+        } else {
+            let body = "{\"update_id\": \"not a number\"".to_string();
+            let proof = bot_b.proof(body.as_bytes());
+            expected.push(400);
+            Delivery {
+                body,
+                headers: vec![proof],
+            }
+        };
+        requests.push(webhook_request(&bot_b, &failing));
+        clients.push((client, (4000 + i).to_string(), tag));
+    }
+    let count = requests.len();
+    let answers = env.worker.client().send_all(requests, count).await;
+    let statuses: Vec<u16> = answers
+        .iter()
+        .map(|answer| answer.as_ref().map_or(0, |response| response.status))
+        .collect();
+    let described: Vec<String> = answers
+        .iter()
+        .map(|answer| match answer {
+            Ok(response) => format!("{} {}", response.status, response.text()),
+            Err(err) => err.clone(),
+        })
+        .collect();
+    assert_eq!(statuses, expected, "{described:#?}");
+    let sent = env
+        .fakes
+        .telegram
+        .wait_for_method("sendMessage", clients.len(), DELIVERY)
+        .await;
+    let mut greeted: Vec<(String, String)> = sent
+        .iter()
+        .map(|call| (text(&call.body["chat_id"]), text(&call.body["text"])))
+        .collect();
+    greeted.sort();
+    let mut welcomes: Vec<(String, String)> = clients
+        .iter()
+        .map(|(_, user, tag)| (user.clone(), tag.clone()))
+        .collect();
+    welcomes.sort();
+    assert_eq!(greeted, welcomes, "each merge greeted its own user, once");
+    for (client, user_b, _) in &clients {
+        let card = env.card(&project, client).await;
+        let joined: Vec<(String, String)> = dialogs(&card)
+            .into_iter()
+            .filter(|(group, _)| group == "botb")
+            .collect();
+        assert_eq!(joined, [("botb".to_string(), user_b.clone())], "{card}");
+    }
+    let (status, stranger) = env.worker.contact_card(&project, "botb", "4999").await;
+    assert_eq!(
+        status, 404,
+        "the refused stranger left no trace: {stranger}"
+    );
+    env.assert_clean_log().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. Pending deliveries survive a restart of the worker
 
