@@ -5,6 +5,7 @@
 //   const302.capnp  bench/js/const302.js
 //   kv302.capnp     bench/js/kv302.js + a local KV service
 //   do_write.capnp  bench/js/do_write.js (one SQLite Durable Object)
+//   do_write_grouped.capnp  bench/js/do_write_grouped.js (the same, commits grouped)
 //
 // Why hand-written configs and not Miniflare's: Miniflare wraps every worker in its own entry and
 // proxies bindings through extra services, which is exactly the overhead the bench must keep out;
@@ -220,20 +221,23 @@ writeFileSync(
   ),
 );
 
-writeFileSync(
-  join(out, "do_write.capnp"),
-  config(
-    [
-      `(name = "do_write", worker = ${jsWorker("do_write.js", {
-        bindings: [`(name = "WRITER", durableObjectNamespace = "Writer")`],
-        extra: `
+// The one-insert objects: each insert committed alone, and grouped as mlink groups webhooks.
+for (const name of ["do_write", "do_write_grouped"]) {
+  writeFileSync(
+    join(out, `${name}.capnp`),
+    config(
+      [
+        `(name = "${name}", worker = ${jsWorker(`${name}.js`, {
+          bindings: [`(name = "WRITER", durableObjectNamespace = "Writer")`],
+          extra: `
     durableObjectNamespaces = [(className = "Writer", uniqueKey = "bench-Writer", enableSql = true)],
     durableObjectStorage = (localDisk = "do-disk"),`,
-      })})`,
-      disk("do-disk", join(out, "state", "do_write"), true),
-    ],
-    [socket("http", ports.do_write, "do_write")],
-  ),
-);
+        })})`,
+        disk("do-disk", join(out, "state", name), true),
+      ],
+      [socket("http", ports[name], name)],
+    ),
+  );
+}
 
 console.log(JSON.stringify({ compatibilityDate, compatibilityFlags, modules: bundleFiles, vars: Object.keys(mlinkVars) }));

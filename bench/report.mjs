@@ -113,10 +113,14 @@ const results = {
   },
   merge: {
     what: "POST /webhooks/<project>/<group>: Telegram /start <payload>, each a new client and link",
-    variants: Object.fromEntries(["mlink", "mlink_quiet", "do_write"].map((v) => [v, variantSummary("merge", v)])),
+    variants: Object.fromEntries(
+      ["mlink", "mlink_quiet", "do_write", "do_write_grouped"].map((v) => [v, variantSummary("merge", v)]),
+    ),
     ratios: {
       mlink_over_do_write: ratio("merge", "mlink", "do_write"),
       mlink_quiet_over_do_write: ratio("merge", "mlink_quiet", "do_write"),
+      mlink_over_do_write_grouped: ratio("merge", "mlink", "do_write_grouped"),
+      mlink_quiet_over_do_write_grouped: ratio("merge", "mlink_quiet", "do_write_grouped"),
     },
     verified: readJson("verify.json"),
     verified_quiet: readJson("verify_quiet.json"),
@@ -159,6 +163,7 @@ const label = {
   kv302: "kv302: JS, link read from KV per click",
   const302: "const302: JS, constant 302",
   do_write: "do_write: one SQLite DO insert",
+  do_write_grouped: "do_write_grouped: the same, concurrent inserts committed together",
   mlink_quiet: "mlink merges, no deliveries (no tag, callbacks parked by a 410)",
 };
 for (const [v, s] of Object.entries(results.redirect.variants)) {
