@@ -191,7 +191,9 @@ impl ProjectObject {
     /// clients arrive by the hundred, that is most of what a merge costs the storage. Each
     /// answer still waits until its writes are durable (the runtime's output gate). A group
     /// holds at most what is in flight to the object at once, which the messengers bound
-    /// (Telegram: 40 connections per bot by default).
+    /// (Telegram opens at most 40 connections per bot by default). The first request's task
+    /// handles the group: it runs to the end even if that request's caller hangs up, since a
+    /// JS promise is never cancelled and the timer belongs to the object, not the request.
     async fn webhook(
         &self,
         group: Group,
