@@ -13,7 +13,6 @@ use mlink_core::service::delivery::{self, Attempt};
 use mlink_core::service::dispatch::{self, CallInput};
 use mlink_core::service::edge::{bot_key, OPENED_PATH, PUBLIC_BOT_PATH, USED_LINKS_HEADER};
 use mlink_core::service::routes::{ProjectCall, Route};
-use mlink_core::service::webhook::WebhookOutcome;
 use mlink_core::service::{owner, webhook, ApiError, Config, Reply, MAX_BODY_BYTES};
 use mlink_core::store::{OutboxItem, Store};
 use std::cell::{Cell, OnceCell, RefCell};
@@ -44,18 +43,12 @@ pub struct ProjectObject {
     /// The alarm this instance set and that has not run yet: most requests then need no
     /// storage round trip to know the outbox will be looked at in time.
     alarm_at: Cell<Option<i64>>,
-    /// Webhooks waiting for their group to be handled (see [`ProjectObject::webhook`]).
-    waiting: RefCell<Vec<WaitingWebhook>>,
+    /// Writes waiting for their group to run (see [`ProjectObject::in_group`]).
+    waiting: RefCell<Vec<GroupJob>>,
 }
 
-/// A webhook in a group: what `webhook::handle` needs, and where its outcome goes.
-struct WaitingWebhook {
-    group: Group,
-    headers: RequestHeaders,
-    body: Vec<u8>,
-    now: i64,
-    outcome: oneshot::Sender<Result<WebhookOutcome, ApiError>>,
-}
+/// A request's writes, waiting in a group; the job sends its result to its request itself.
+type GroupJob = Box<dyn FnOnce(&ProjectObject)>;
 
 impl DurableObject for ProjectObject {
     fn new(state: State, env: Env) -> Self {
@@ -118,7 +111,9 @@ impl ProjectObject {
         if let Some(payload) = path.strip_prefix(OPENED_PATH) {
             let link = LinkId::from_payload(payload)
                 .ok_or_else(|| ApiError::BadRequest("not a link id".into()))?;
-            self.store()?.record_open(&link.to_payload(), now_ms())?;
+            let now = now_ms();
+            self.in_group(move |this| Ok(this.store()?.record_open(&link.to_payload(), now)?))
+                .await?;
             return respond::json(200, &serde_json::json!({"ok": true})).map_err(js);
         }
         let method = req.inner().method();
@@ -135,23 +130,30 @@ impl ProjectObject {
                 }
                 respond::reply(&owner::put_project(store, &project, &body, now)?)
             }
-            Route::Project(project, call) => {
-                let record = owner::authorize(store, headers.get("authorization").as_deref())?;
+            Route::Project(project, ProjectCall::PutBot(group)) => {
+                owner::authorize(store, headers.get("authorization").as_deref())?;
+                respond::reply(&self.connect_bot(&project, &group, &body, now).await?)
+            }
+            Route::Project(_, call) => {
+                let authorization = headers.get("authorization");
+                let if_match = headers.get("if-match");
                 let query = query_pairs(&req);
-                let reply = match call {
-                    ProjectCall::PutBot(group) => {
-                        self.connect_bot(&project, &group, &body, now).await?
-                    }
-                    other => {
-                        let if_match = headers.get("if-match");
-                        let input = CallInput {
-                            query: &query,
-                            if_match: if_match.as_deref(),
-                            body: &body,
-                            now,
-                        };
-                        dispatch::project_call(store, &self.config()?, &record, other, &input)?
-                    }
+                let writes = call.writes();
+                let run = move |this: &Self| {
+                    let store = this.store()?;
+                    let record = owner::authorize(store, authorization.as_deref())?;
+                    let input = CallInput {
+                        query: &query,
+                        if_match: if_match.as_deref(),
+                        body: &body,
+                        now,
+                    };
+                    dispatch::project_call(store, &this.config()?, &record, call, &input)
+                };
+                let reply = if writes {
+                    self.in_group(run).await?
+                } else {
+                    run(self)?
                 };
                 respond::reply(&reply)
             }
@@ -160,7 +162,11 @@ impl ProjectObject {
                 return Response::ok(challenge).map_err(js);
             }
             Route::Webhook(_, group) => {
-                let outcome = self.webhook(group, headers, body, now).await?;
+                let outcome = self
+                    .in_group(move |this| {
+                        webhook::handle(this.store()?, &group, &headers, &body, now)
+                    })
+                    .await?;
                 let mut response = respond::reply(&outcome.reply).map_err(js)?;
                 if !outcome.used_links.is_empty() {
                     let ids: Vec<String> = outcome
@@ -183,53 +189,40 @@ impl ProjectObject {
         response.map_err(js)
     }
 
-    /// Handles a webhook in a group with the others that reach the object meanwhile. The first
-    /// of a group waits one timer tick, so that requests already on their way join it, then
-    /// handles them all back to back, each event in a transaction of its own (one that fails
-    /// fails alone). The runtime commits what one synchronous run wrote in one go, so the
-    /// group shares one commit, and one fsync, instead of one each: after a broadcast, when
-    /// clients arrive by the hundred, that is most of what a merge costs the storage. Each
-    /// answer still waits until its writes are durable (the runtime's output gate). A group
-    /// holds at most what is in flight to the object at once, which the messengers bound
-    /// (Telegram opens at most 40 connections per bot by default). The first request's task
-    /// handles the group: it runs to the end even if that request's caller hangs up, since a
-    /// JS promise is never cancelled and the timer belongs to the object, not the request.
-    async fn webhook(
+    /// Runs a request's writes in a group with those of the requests that reach the object
+    /// meanwhile: webhooks, the owner API's writes, reported link opens. The first of a group
+    /// waits one timer tick, so that requests already on their way join it, then the group's
+    /// jobs run back to back, each in transactions of its own (one that fails fails alone). The
+    /// runtime commits what one synchronous run wrote in one go, so the group shares one
+    /// commit, and one fsync, instead of one each: after a broadcast, when clients arrive by the
+    /// hundred, that is most of what a merge costs the storage. Each answer still waits until
+    /// its writes are durable (the runtime's output gate). A group holds at most what is in
+    /// flight to the object at once, which the callers bound (Telegram opens at most 40
+    /// connections per bot by default). The first request's task runs the group: it runs to the
+    /// end even if that request's caller hangs up, since a JS promise is never cancelled and
+    /// the timer belongs to the object, not the request.
+    async fn in_group<T: 'static>(
         &self,
-        group: Group,
-        headers: RequestHeaders,
-        body: Vec<u8>,
-        now: i64,
-    ) -> Result<WebhookOutcome, ApiError> {
-        let (sender, outcome) = oneshot::channel();
+        job: impl FnOnce(&Self) -> Result<T, ApiError> + 'static,
+    ) -> Result<T, ApiError> {
+        let (sender, result) = oneshot::channel();
         let first = {
             let mut waiting = self.waiting.borrow_mut();
-            waiting.push(WaitingWebhook {
-                group,
-                headers,
-                body,
-                now,
-                outcome: sender,
-            });
+            waiting.push(Box::new(move |this: &Self| {
+                // Nobody to tell when the request is gone (its caller hung up): the job ran.
+                let _ = sender.send(job(this));
+            }));
             waiting.len() == 1
         };
         if first {
             Delay::from(Duration::ZERO).await;
-            self.handle_waiting();
+            for job in self.waiting.take() {
+                job(self);
+            }
         }
-        outcome
+        result
             .await
-            .unwrap_or_else(|_| Err(ApiError::Internal("a webhook left its group".into())))
-    }
-
-    fn handle_waiting(&self) {
-        for hook in self.waiting.take() {
-            let outcome = self.store().and_then(|store| {
-                webhook::handle(store, &hook.group, &hook.headers, &hook.body, hook.now)
-            });
-            // Nobody to tell when the request is gone (its caller hung up): it was handled.
-            let _ = hook.outcome.send(outcome);
-        }
+            .unwrap_or_else(|_| Err(ApiError::Internal("a request left its group".into())))
     }
 
     /// Validates, registers the webhook with the messenger, and only then saves the bot and

@@ -42,6 +42,21 @@ pub enum ProjectCall {
     Unmerge(Group, UserId),
 }
 
+impl ProjectCall {
+    /// Whether the call writes to the project's store: the object runs such calls in a group
+    /// that shares one commit; reads run at once.
+    pub fn writes(&self) -> bool {
+        use ProjectCall::*;
+        match self {
+            ResendDelivery(_) | PutBot(_) | CreateMergeLink(_) | MergeClient(_)
+            | PutVariables(_) | Unmerge(..) => true,
+            GetProject | Stats | ListDeliveries | ListBots | ChangedClients | MainId(_)
+            | Dialogs(_) | Reachable(_) | GetVariables(_) | PlatformLookup(..) | GetClient(_)
+            | GetContact(..) => false,
+        }
+    }
+}
+
 impl Route {
     /// The project whose Durable Object serves this route.
     pub fn project(&self) -> Option<&ProjectName> {
@@ -182,6 +197,36 @@ fn client_id(s: &str) -> Result<ClientId, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calls_that_write_are_the_ones_not_read_with_get() {
+        let paths = [
+            ("GET", "/api/v1/projects/acme"),
+            ("GET", "/api/v1/projects/acme/stats"),
+            ("GET", "/api/v1/projects/acme/deliveries"),
+            ("POST", "/api/v1/projects/acme/deliveries/7/resend"),
+            ("PUT", "/api/v1/projects/acme/bots/botB"),
+            ("GET", "/api/v1/projects/acme/bots"),
+            ("POST", "/api/v1/projects/acme/clients/7/merge-links"),
+            ("GET", "/api/v1/projects/acme/clients"),
+            ("POST", "/api/v1/projects/acme/clients/7/merge"),
+            ("GET", "/api/v1/projects/acme/clients/7/main"),
+            ("GET", "/api/v1/projects/acme/clients/7/dialogs"),
+            ("GET", "/api/v1/projects/acme/clients/7/reachable"),
+            ("GET", "/api/v1/projects/acme/clients/7/variables"),
+            ("PUT", "/api/v1/projects/acme/clients/7/variables"),
+            ("GET", "/api/v1/projects/acme/clients/7"),
+            ("GET", "/api/v1/projects/acme/contacts/botB/42"),
+            ("GET", "/api/v1/projects/acme/platform-ids/1/42"),
+            ("POST", "/api/v1/projects/acme/contacts/botB/42/unmerge"),
+        ];
+        for (method, path) in paths {
+            let Ok(Route::Project(_, call)) = Route::parse(method, path) else {
+                panic!("{method} {path} is not a project call");
+            };
+            assert_eq!(call.writes(), method != "GET", "{method} {path}: {call:?}");
+        }
+    }
 
     fn p(s: &str) -> ProjectName {
         ProjectName::parse(s).unwrap()

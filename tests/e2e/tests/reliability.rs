@@ -792,6 +792,65 @@ async fn link_creation_is_rate_limited() {
     env.assert_clean_log().await;
 }
 
+/// Link creations sent at once run in one group of the project's object (one commit): each
+/// still counts against the limit as if alone, and a wrong key is refused without a write.
+#[tokio::test(flavor = "multi_thread")]
+async fn link_creations_sent_at_once_keep_the_rate_limit() {
+    let receiver = CallbackReceiver::start().await;
+    let env = Env::start(&[("LINK_RATE_PER_MINUTE", "5")]).await;
+    let project = env.worker.create_project("burst", &receiver.url()).await;
+    let bot = env
+        .connect(&project, "bot", telegram("BurstBot", "999:III"))
+        .await;
+    env.say(&bot, "1201", "hello").await;
+    let client_x = env.client_of(&project, "bot", "1201").await;
+
+    let into_minute = unix_seconds() % 60.0;
+    if into_minute > 50.0 {
+        sleep(Duration::from_secs_f64(61.0 - into_minute)).await;
+    }
+    let path = project.path(&format!("/clients/{}/merge-links", id_text(&client_x)));
+    let body = json!({"client_type": 1, "tag": "burst", "group": "bot"});
+    let requests: Vec<RawRequest> = (0..10)
+        .map(|i| {
+            let key = if i % 4 == 3 {
+                "not-the-key"
+            } else {
+                project.api_key.as_str()
+            };
+            RawRequest::new("POST", &path).bearer(key).json(&body)
+        })
+        .collect();
+    let answers = env.worker.client().send_all(requests, 10).await;
+    let mut statuses: Vec<u16> = answers
+        .iter()
+        .map(|answer| answer.as_ref().map_or(0, |response| response.status))
+        .collect();
+    for (i, status) in statuses.iter().enumerate() {
+        if i % 4 == 3 {
+            assert_eq!(*status, 401, "a wrong key, answer {i}: {answers:?}");
+        }
+    }
+    statuses.sort();
+    assert_eq!(statuses, [201, 201, 201, 201, 201, 401, 401, 429, 429, 429]);
+    let links: HashSet<String> = answers
+        .iter()
+        .flatten()
+        .filter(|response| response.status == 201)
+        .map(|response| text(&response.json().unwrap_or(Value::Null)["link"]))
+        .collect();
+    assert_eq!(links.len(), 5, "five distinct links: {links:?}");
+    let card = env.card(&project, &client_x).await;
+    let created = card["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry["event"] == "merge_link_created")
+        .count();
+    assert_eq!(created, 5, "refused links write nothing: {card}");
+    env.assert_clean_log().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Test environment
 
