@@ -129,6 +129,11 @@ const results = {
     upstream_counts: readJson("fake_count.json"),
     wrapped_rounds_retried: readJson("merge_retries.json"),
   },
+  merge_link: {
+    what: "POST /api/v1/projects/<project>/clients/<id>/merge-links: a new link per request",
+    variants: Object.fromEntries(["mlink", "do_write"].map((v) => [v, variantSummary("link", v)])),
+    ratios: { mlink_over_do_write: ratio("link", "mlink", "do_write") },
+  },
   size: readJson("sizes.json"),
   instantiate_node: readJson("instantiate.json"),
   instantiate_edge_node: readJson("instantiate_edge.json"),
@@ -210,6 +215,20 @@ if (funnelTotal && texts !== undefined) {
   p(`Welcome texts received by the fake upstream: ${texts.toLocaleString("en-US")} for ${funnelTotal.completed.toLocaleString("en-US")} completed merges (${verdict}).`);
 }
 p();
+if (results.merge_link.variants.mlink.rounds > 0) {
+  p("### Owner API: create a merge link (a new link per request)");
+  p();
+  p("| variant | requests/s | p50 ms | p99 ms | server CPU µs/request | errors |");
+  p("|---|---|---|---|---|---|");
+  for (const [v, s] of Object.entries(results.merge_link.variants)) {
+    const name = v === "mlink" ? "mlink: POST .../merge-links" : label[v];
+    p(`| ${name} | ${n0(s.rps)} (${range0(s.rps)}) | ${f2(s.p50_ms)} (${range2(s.p50_ms)}) | ${f2(s.p99_ms)} | ${n0(s.cpu_us_per_request)} (${range0(s.cpu_us_per_request)}) | ${s.errors} |`);
+  }
+  p();
+  const lr = results.merge_link.ratios.mlink_over_do_write;
+  p(`mlink / do_write (per round): requests/s ${f2(lr.rps)} (${range2(lr.rps)}), CPU per request ${f2(lr.cpu_per_request)} (${range2(lr.cpu_per_request)}).`);
+  p();
+}
 p("### Size and start");
 p();
 const size = results.size;
