@@ -466,15 +466,7 @@ async fn callbacks_go_out_as_many_at_once_as_the_project_allows() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_concurrent_duplicate_starts_merge_once() {
-    let receiver = CallbackReceiver::start().await;
-    let env = Env::start(&[]).await;
-    let project = env.worker.create_project("race", &receiver.url()).await;
-    let bot_a = env
-        .connect(&project, "bota", telegram("RaceBotA", "555:EEE"))
-        .await;
-    let bot_b = env
-        .connect(&project, "botb", telegram("RaceBotB", "666:FFF"))
-        .await;
+    let (receiver, env, project, bot_a, bot_b) = two_telegram_bots("race", "Race").await;
     let client = env.worker.client();
 
     // One /start update, delivered 50 times at once (the same update_id).
@@ -585,15 +577,7 @@ async fn fifty_concurrent_duplicate_starts_merge_once() {
 /// changes nothing and takes nothing from the others.
 #[tokio::test(flavor = "multi_thread")]
 async fn webhooks_handled_together_are_answered_and_fail_alone() {
-    let receiver = CallbackReceiver::start().await;
-    let env = Env::start(&[]).await;
-    let project = env.worker.create_project("group", &receiver.url()).await;
-    let bot_a = env
-        .connect(&project, "bota", telegram("GroupBotA", "777:GGG"))
-        .await;
-    let bot_b = env
-        .connect(&project, "botb", telegram("GroupBotB", "888:HHH"))
-        .await;
+    let (_receiver, env, project, bot_a, bot_b) = two_telegram_bots("group", "Group").await;
     let mut clients = Vec::new();
     let mut requests = Vec::new();
     let mut expected = Vec::new();
@@ -744,21 +728,8 @@ async fn pending_deliveries_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn link_creation_is_rate_limited() {
-    let receiver = CallbackReceiver::start().await;
-    let env = Env::start(&[("LINK_RATE_PER_MINUTE", "5")]).await;
-    let project = env.worker.create_project("limits", &receiver.url()).await;
-    let bot = env
-        .connect(&project, "bot", telegram("LimitBot", "888:HHH"))
-        .await;
-    env.say(&bot, "1101", "hello").await;
-    let client_x = env.client_of(&project, "bot", "1101").await;
+    let (_receiver, env, project, client_x) = one_client_under_a_link_limit("limits").await;
     let client = env.worker.client();
-
-    // The window is a calendar minute: start well inside one, so six requests share it.
-    let into_minute = unix_seconds() % 60.0;
-    if into_minute > 50.0 {
-        sleep(Duration::from_secs_f64(61.0 - into_minute)).await;
-    }
     let path = project.path(&format!("/clients/{}/merge-links", id_text(&client_x)));
     let body = json!({"client_type": 1, "tag": "limited", "group": "bot"});
     let mut answers = Vec::new();
@@ -782,13 +753,11 @@ async fn link_creation_is_rate_limited() {
         assert!((1..=60).contains(&seconds), "Retry-After {seconds}");
     }
     let card = env.card(&project, &client_x).await;
-    let created = card["history"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|entry| entry["event"] == "merge_link_created")
-        .count();
-    assert_eq!(created, 5, "a refused link writes nothing: {card}");
+    assert_eq!(
+        links_created(&card),
+        5,
+        "a refused link writes nothing: {card}"
+    );
     env.assert_clean_log().await;
 }
 
@@ -796,19 +765,7 @@ async fn link_creation_is_rate_limited() {
 /// still counts against the limit as if alone, and a wrong key is refused without a write.
 #[tokio::test(flavor = "multi_thread")]
 async fn link_creations_sent_at_once_keep_the_rate_limit() {
-    let receiver = CallbackReceiver::start().await;
-    let env = Env::start(&[("LINK_RATE_PER_MINUTE", "5")]).await;
-    let project = env.worker.create_project("burst", &receiver.url()).await;
-    let bot = env
-        .connect(&project, "bot", telegram("BurstBot", "999:III"))
-        .await;
-    env.say(&bot, "1201", "hello").await;
-    let client_x = env.client_of(&project, "bot", "1201").await;
-
-    let into_minute = unix_seconds() % 60.0;
-    if into_minute > 50.0 {
-        sleep(Duration::from_secs_f64(61.0 - into_minute)).await;
-    }
+    let (_receiver, env, project, client_x) = one_client_under_a_link_limit("burst").await;
     let path = project.path(&format!("/clients/{}/merge-links", id_text(&client_x)));
     let body = json!({"client_type": 1, "tag": "burst", "group": "bot"});
     let requests: Vec<RawRequest> = (0..10)
@@ -841,13 +798,11 @@ async fn link_creations_sent_at_once_keep_the_rate_limit() {
         .collect();
     assert_eq!(links.len(), 5, "five distinct links: {links:?}");
     let card = env.card(&project, &client_x).await;
-    let created = card["history"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|entry| entry["event"] == "merge_link_created")
-        .count();
-    assert_eq!(created, 5, "refused links write nothing: {card}");
+    assert_eq!(
+        links_created(&card),
+        5,
+        "refused links write nothing: {card}"
+    );
     env.assert_clean_log().await;
 }
 
@@ -1073,6 +1028,61 @@ impl Env {
 
 fn telegram(username: &str, token: &str) -> BotSpec {
     BotSpec::telegram(username, token)
+}
+
+/// A worker whose projects may make 5 merge links a minute, a project `name` with one Telegram
+/// bot and one client; returns when the minute has at least 10 s left (the limit's window is a
+/// calendar minute, and a test's requests must share one).
+async fn one_client_under_a_link_limit(name: &str) -> (CallbackReceiver, Env, Project, Value) {
+    let receiver = CallbackReceiver::start().await;
+    let env = Env::start(&[("LINK_RATE_PER_MINUTE", "5")]).await;
+    let project = env.worker.create_project(name, &receiver.url()).await;
+    let bot = env
+        .connect(&project, "bot", telegram("LimitBot", "888:HHH"))
+        .await;
+    env.say(&bot, "1101", "hello").await;
+    let client_x = env.client_of(&project, "bot", "1101").await;
+    let into_minute = unix_seconds() % 60.0;
+    if into_minute > 50.0 {
+        sleep(Duration::from_secs_f64(61.0 - into_minute)).await;
+    }
+    (receiver, env, project, client_x)
+}
+
+/// How many merge links the card's history says were made.
+fn links_created(card: &Value) -> usize {
+    card["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry["event"] == "merge_link_created")
+        .count()
+}
+
+/// A worker and a project `name` with two Telegram bots, `bota` (`<prefix>BotA`) and `botb`
+/// (`<prefix>BotB`).
+async fn two_telegram_bots(
+    name: &str,
+    prefix: &str,
+) -> (CallbackReceiver, Env, Project, ConnectedBot, ConnectedBot) {
+    let receiver = CallbackReceiver::start().await;
+    let env = Env::start(&[]).await;
+    let project = env.worker.create_project(name, &receiver.url()).await;
+    let bot_a = env
+        .connect(
+            &project,
+            "bota",
+            telegram(&format!("{prefix}BotA"), "555:EEE"),
+        )
+        .await;
+    let bot_b = env
+        .connect(
+            &project,
+            "botb",
+            telegram(&format!("{prefix}BotB"), "666:FFF"),
+        )
+        .await;
+    (receiver, env, project, bot_a, bot_b)
 }
 
 /// `delivery` as a raw request to `bot`'s webhook (for concurrent sending).
