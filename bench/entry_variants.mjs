@@ -4,7 +4,7 @@
 //   floor  nothing (mlink's process, both wasm modules loaded: the floor of that process)
 //   url    reads the URL and method and checks the path, as the entry does
 //   glue   and calls the edge module with the URL (a trivial export with a string back)
-//   click  and asks the edge module for the click's answer (unused)
+//   click  and asks the edge module for the click's answer (a slot, unused)
 // and `full`, the bundle as built. Every other request goes to the bundle's own handler.
 //
 // Usage: node entry_variants.mjs <bench/out> <dir to write> <first port> (absolute paths); prints
@@ -24,9 +24,9 @@ function named(signature) {
   if (!found) throw new Error(`the bundle has no function (${signature}): update entry_variants.mjs`);
   return found[1];
 }
-const isClick = named("url, method");
+const clickToken = named("url, method");
 const configure = named("env");
-const edgeClick = named("url, now_ms");
+const edgeClick = named("url, token_start, now_ms");
 const webhookProject = named("method, url, content_length");
 const EXPORT = "entry_default as default";
 if (!bundle.includes(EXPORT)) throw new Error("the bundle's default export moved");
@@ -36,12 +36,12 @@ const steps = {
   floor: "",
   url: "",
   glue: `if (${configure}(env) !== "" || ${webhookProject}("GET", url, void 0) !== "") throw new Error("glue");`,
-  click: `if (${configure}(env) !== "" || ${edgeClick}(url, Date.now()) === "") throw new Error("click");`,
+  click: `if (${configure}(env) !== "" || ${edgeClick}(url, ${clickToken}(url, request.method), Date.now()) < 0) throw new Error("click");`,
 };
 
 function variant(name) {
   if (name === "full") return bundle;
-  const check = name === "floor" ? "true" : `${isClick}(url, request.method)`;
+  const check = name === "floor" ? "true" : `${clickToken}(url, request.method) >= 0`;
   const handler = `
 const variant_default = {
   fetch(request, env, ctx) {

@@ -35,16 +35,17 @@ let configured = false;
 export default {
   fetch(request, env, ctx) {
     const url = request.url;
-    return isClick(url, request.method)
-      ? click(url, request, env, ctx)
-      : worker(request, env, ctx);
+    const tokenStart = clickToken(url, request.method);
+    return tokenStart < 0 ? worker(request, env, ctx) : click(url, tokenStart, request, env, ctx);
   },
 };
 
-// GET or HEAD /mlink/...: the path, not a query string that happens to hold "/mlink/".
-function isClick(url, method) {
+// GET or HEAD /mlink/<token>: where the token starts, else -1. The path is checked, not a
+// query string that happens to hold "/mlink/".
+function clickToken(url, method) {
   const path = url.indexOf("/", url.indexOf("//") + 2);
-  return url.startsWith("/mlink/", path) && (method === "GET" || method === "HEAD");
+  const isClick = url.startsWith("/mlink/", path) && (method === "GET" || method === "HEAD");
+  return isClick ? path + "/mlink/".length : -1;
 }
 
 async function worker(request, env, ctx) {
@@ -78,27 +79,72 @@ function directToProject(request, env) {
 
 // Each read of request.url or a header costs a call into the runtime: the URL is read once,
 // the User-Agent only when the edge asks for it ("D": WhatsApp and Viber links).
-function click(url, request, env, ctx) {
+function click(url, tokenStart, request, env, ctx) {
   const problem = configure(env);
   if (problem) {
     console.error(`internal error: ${problem}`);
     return internalError();
   }
-  const answer = decide(url, request);
-  if (answer.charCodeAt(0) === 66 /* B */) return clickAfterLookUp(url, request, env, ctx, answer);
-  return respond(answer, request, env, ctx);
+  return answerClick(url, tokenStart, request, env, ctx, false);
 }
 
-function decide(url, request) {
-  const answer = edgeCall(() => edge.click(url, Date.now()));
-  if (answer !== "D") return answer;
+// `lookedUp`: the bot was just looked up, so the edge must know it now.
+function answerClick(url, tokenStart, request, env, ctx, lookedUp) {
+  const now = Date.now();
+  const slot = edgeCall(() => edge.click(url, tokenStart, now), FAILED);
+  if (slot >= 0) {
+    // The common click: the bot's deep link is its prefix and the token's payload.
+    const prefix = redirectPrefix(slot);
+    if (prefix === "") return internalError();
+    return redirect(prefix + url.substring(tokenStart + PAYLOAD_START, tokenStart + PAYLOAD_END));
+  }
+  const answer = slot === FAILED ? "" : lastAnswer(-1 - slot);
+  const decided = answer === "D" ? decideWithAgent(url, now, request) : answer;
+  if (decided.charCodeAt(0) !== 66 /* B */) return respond(decided, request, env, ctx);
+  if (lookedUp) return respond(edgeCall(() => edge.unavailable()), request, env, ctx);
+  return clickAfterLookUp(url, tokenStart, request, env, ctx, decided);
+}
+
+// Where a version 3 token holds its payload: mlink_core::domain::token::PAYLOAD_CHARS.
+const PAYLOAD_START = 1;
+const PAYLOAD_END = 23;
+// What edgeCall answers for a click when the edge module failed (edge.click's answers are
+// slots, >= 0, or -1 - the length of an answer left in its memory).
+const FAILED = -0x80000000;
+
+// The deep-link prefixes by slot, as the edge module numbers them (until it is reset).
+let prefixes = [];
+
+// "" if the edge module has no such slot (or failed).
+function redirectPrefix(slot) {
+  const known = prefixes[slot];
+  if (known !== undefined) return known;
+  const prefix = edgeCall(() => edge.redirect_prefix(slot));
+  if (prefix !== "") prefixes[slot] = prefix;
+  return prefix;
+}
+
+// The answer edge.click left in the module's memory, `length` bytes at edge.answer_ptr().
+let memoryBytes = null;
+const decoder = new TextDecoder();
+
+function lastAnswer(length) {
+  // A memory that grew has a new buffer; the old view reads as empty.
+  if (memoryBytes === null || memoryBytes.byteLength === 0) {
+    memoryBytes = new Uint8Array(edge.module_memory().buffer);
+  }
+  const start = edge.answer_ptr();
+  return decoder.decode(memoryBytes.subarray(start, start + length));
+}
+
+function decideWithAgent(url, now, request) {
   const userAgent = request.headers.get("user-agent") ?? undefined;
-  return edgeCall(() => edge.click_with_agent(url, Date.now(), userAgent));
+  return edgeCall(() => edge.click_with_agent(url, now, userAgent));
 }
 
 // "B<project> <group> <kv key> <object url>": the isolate does not know the link's bot (or
 // knew it too long ago). KV first; if KV has not caught up yet, the project's object.
-async function clickAfterLookUp(url, request, env, ctx, answer) {
+async function clickAfterLookUp(url, tokenStart, request, env, ctx, answer) {
   const [project, group, kvKey, objectUrl] = answer.slice(1).split(" ");
   let record;
   try {
@@ -116,9 +162,7 @@ async function clickAfterLookUp(url, request, env, ctx, answer) {
   }
   const problem = edgeCall(() => edge.learn_bot(project, group, record, Date.now()));
   if (problem) console.error(`bad record for bot ${project}/${group}: ${problem}`);
-  const again = decide(url, request);
-  const decided = again.charCodeAt(0) === 66 ? edgeCall(() => edge.unavailable()) : again;
-  return respond(decided, request, env, ctx);
+  return answerClick(url, tokenStart, request, env, ctx, true);
 }
 
 // An optional "O<project> <url>\n" line (report the link's first open here, after answering),
@@ -134,12 +178,7 @@ function respond(answer, request, env, ctx) {
     );
     answer = answer.slice(newline + 1);
   }
-  if (answer.charCodeAt(0) === 82 /* R */) {
-    return new Response(null, {
-      status: 302,
-      headers: { location: answer.slice(1), "cache-control": "no-store" },
-    });
-  }
+  if (answer.charCodeAt(0) === 82 /* R */) return redirect(answer.slice(1));
   if (answer.charCodeAt(0) !== 80 /* P */) return internalError();
   const status = Number(answer.slice(1, 4));
   // After a panic in the worker's module, constructing its entrypoint re-initialises it (its
@@ -155,6 +194,13 @@ function respond(answer, request, env, ctx) {
   return new Response(request.method === "HEAD" ? null : page, {
     status,
     headers: PAGE_HEADERS,
+  });
+}
+
+function redirect(location) {
+  return new Response(null, {
+    status: 302,
+    headers: { location, "cache-control": "no-store" },
   });
 }
 
@@ -180,6 +226,8 @@ function edgeCall(call, failed = "") {
     console.error("the edge module failed; resetting it", e);
     edge.__wbg_reset_state();
     configured = false;
+    memoryBytes = null;
+    prefixes = [];
     return failed;
   }
 }

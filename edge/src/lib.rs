@@ -12,6 +12,8 @@ use wasm_bindgen::prelude::wasm_bindgen;
 
 thread_local! {
     static EDGE: RefCell<Option<Edge>> = const { RefCell::new(None) };
+    /// The last click's answer, kept so the next one reuses its room ([`click`]).
+    static ANSWER: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 /// Sets the isolate's link secret and public base URL: `""` when done, else what is wrong.
@@ -26,11 +28,52 @@ pub fn configure(link_secret: &str, public_base_url: &str) -> String {
     }
 }
 
-/// The answer to a click on `url` (see `Answer::encode`); `""` before `configure`. Most
-/// clicks are decided without the User-Agent; `D` asks for [`click_with_agent`].
+/// The answer to a click on `url`, whose token starts at byte `token_start` (after `/mlink/`):
+/// - `>= 0`: the common click, a redirect to its bot's deep link, which is the prefix in that
+///   slot ([`redirect_prefix`]) followed by the token's payload, characters
+///   `mlink_core::domain::token::PAYLOAD_CHARS` of the token (see `Edge::redirect_slot`);
+/// - `< 0`: any other click. Its answer (see `Answer::encode`) is `-1 - result` bytes at
+///   [`answer_ptr`]; empty before `configure`. `D` asks for [`click_with_agent`].
+///
+/// No string crosses back for a click: wasm-bindgen returns one as two values (which V8 answers
+/// with an array, through a generic call path), allocated and then freed, and the entry would
+/// decode it; a redirect would also build its deep link here. README, "Measured", has the numbers.
 #[wasm_bindgen]
-pub fn click(url: &str, now_ms: f64) -> String {
-    with_edge(|edge| edge.click(url, now_ms as i64, None).encode()).unwrap_or_default()
+pub fn click(url: &str, token_start: usize, now_ms: f64) -> i32 {
+    let now = now_ms as i64;
+    let slot = with_edge(|edge| {
+        let token = url.is_ascii().then(|| url.get(token_start..)).flatten()?;
+        edge.redirect_slot(token, now)
+    });
+    if let Some(slot) = slot.flatten().and_then(|slot| i32::try_from(slot).ok()) {
+        return slot;
+    }
+    ANSWER.with(|answer| {
+        let mut answer = answer.borrow_mut();
+        answer.clear();
+        with_edge(|edge| edge.click(url, now, None).encode_into(&mut answer));
+        -1 - i32::try_from(answer.len()).unwrap_or(0)
+    })
+}
+
+/// Where the last [`click`] left its answer (valid until the next click).
+#[wasm_bindgen]
+pub fn answer_ptr() -> *const u8 {
+    ANSWER.with(|answer| answer.borrow().as_ptr())
+}
+
+/// The deep-link prefix in `slot` (`""`: no such slot).
+#[wasm_bindgen]
+pub fn redirect_prefix(slot: u32) -> String {
+    with_edge(|edge| edge.redirect_prefix(slot).map(str::to_string))
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// This module's memory, for the entry to read answers from.
+#[wasm_bindgen]
+pub fn module_memory() -> wasm_bindgen::JsValue {
+    wasm_bindgen::memory()
 }
 
 /// [`click`], with the request's User-Agent (`undefined` when it has none).

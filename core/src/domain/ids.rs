@@ -30,14 +30,7 @@ impl ProjectName {
         "1-32 characters of a-z 0-9 _ -, starting with a letter or digit";
 
     pub fn parse(s: &str) -> Result<Self, InvalidId> {
-        let first_ok = s
-            .bytes()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        let rest_ok = all_ascii(s, |c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-'
-        });
-        if first_ok && rest_ok && s.len() <= 32 {
+        if Self::is_valid(s) {
             Ok(ProjectName(s.to_string()))
         } else {
             Err(InvalidId {
@@ -45,6 +38,25 @@ impl ProjectName {
                 rule: Self::RULE,
             })
         }
+    }
+
+    /// Whether `s` follows [`Self::RULE`]: a click checks the names in its token without
+    /// allocating them.
+    pub fn is_valid(s: &str) -> bool {
+        let first_ok = s
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let rest_ok = all_ascii(s, |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-'
+        });
+        first_ok && rest_ok && s.len() <= 32
+    }
+
+    /// For a name already checked with [`Self::is_valid`].
+    pub(crate) fn from_valid(s: &str) -> Self {
+        debug_assert!(Self::is_valid(s));
+        ProjectName(s.to_string())
     }
 
     pub fn as_str(&self) -> &str {
@@ -61,10 +73,7 @@ impl Group {
     pub const RULE: &'static str = "1-64 characters of A-Z a-z 0-9 _ -";
 
     pub fn parse(s: &str) -> Result<Self, InvalidId> {
-        let ok = !s.is_empty()
-            && s.len() <= 64
-            && all_ascii(s, |c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
-        if ok {
+        if Self::is_valid(s) {
             Ok(Group(s.to_string()))
         } else {
             Err(InvalidId {
@@ -72,6 +81,19 @@ impl Group {
                 rule: Self::RULE,
             })
         }
+    }
+
+    /// Whether `s` follows [`Self::RULE`].
+    pub fn is_valid(s: &str) -> bool {
+        !s.is_empty()
+            && s.len() <= 64
+            && all_ascii(s, |c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+    }
+
+    /// For a name already checked with [`Self::is_valid`].
+    pub(crate) fn from_valid(s: &str) -> Self {
+        debug_assert!(Self::is_valid(s));
+        Group(s.to_string())
     }
 
     pub fn as_str(&self) -> &str {
@@ -134,6 +156,12 @@ macro_rules! string_id_impls {
         impl From<$t> for String {
             fn from(id: $t) -> String {
                 id.0
+            }
+        }
+        // Maps keyed by the id are looked up with a borrowed name (a click's, from its token).
+        impl std::borrow::Borrow<str> for $t {
+            fn borrow(&self) -> &str {
+                &self.0
             }
         }
         impl fmt::Display for $t {

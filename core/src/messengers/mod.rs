@@ -255,6 +255,16 @@ impl PublicBot {
         }
     }
 
+    /// The deep link up to its payload: [`Self::deep_link`] is this prefix followed by the
+    /// payload, for any link's payload (base64url, which no query encoding here alters).
+    /// `None` for WhatsApp, whose link carries the merge code instead.
+    pub fn payload_prefix(&self) -> Option<String> {
+        match self {
+            PublicBot::WhatsApp { .. } => None,
+            _ => Some(self.deep_link("", None)),
+        }
+    }
+
     /// Where `/mlink` sends the client: the link's payload, or for WhatsApp the code as
     /// prefilled text (WhatsApp carries no hidden payload).
     pub fn deep_link(&self, payload: &str, code: Option<&str>) -> String {
@@ -302,9 +312,8 @@ impl Bot {
 mod tests {
     use super::PublicBot;
 
-    #[test]
-    fn public_bots_round_trip_as_records() {
-        let bots = [
+    fn bots() -> [PublicBot; 5] {
+        [
             PublicBot::Telegram {
                 username: "AcmeBot".into(),
             },
@@ -318,8 +327,28 @@ mod tests {
             PublicBot::Instagram {
                 username: "acme.shop".into(),
             },
-        ];
-        for bot in bots {
+        ]
+    }
+
+    #[test]
+    fn deep_links_are_a_prefix_and_the_payload() {
+        use crate::domain::token::LinkId;
+        for bot in bots() {
+            let Some(prefix) = bot.payload_prefix() else {
+                assert!(matches!(bot, PublicBot::WhatsApp { .. }));
+                continue;
+            };
+            for _ in 0..50 {
+                let payload = LinkId::random().to_payload();
+                let code = Some("cli7k3m9qx2pa");
+                assert_eq!(bot.deep_link(&payload, code), prefix.clone() + &payload);
+            }
+        }
+    }
+
+    #[test]
+    fn public_bots_round_trip_as_records() {
+        for bot in bots() {
             let record = bot.to_record();
             assert!(record.starts_with(bot.client_type().name()), "{record}");
             assert_eq!(PublicBot::from_record(&record), Some(bot));

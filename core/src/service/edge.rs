@@ -75,32 +75,42 @@ impl Answer {
     /// `P<status><page spec>`, `D` (click again with the User-Agent) or
     /// `B<project> <group> <kv key> <object url>`.
     pub fn encode(&self) -> String {
-        let open_line = |open: &Option<Open>| match open {
-            Some(Open { project, url }) => format!("O{project} {url}\n"),
-            None => String::new(),
+        let mut out = String::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// [`Self::encode`], appended to `out`: the edge module reuses one buffer for every click.
+    pub fn encode_into(&self, out: &mut String) {
+        use std::fmt::Write;
+        let open_line = |out: &mut String, open: &Option<Open>| {
+            if let Some(Open { project, url }) = open {
+                let _ = writeln!(out, "O{project} {url}");
+            }
         };
-        match self {
-            Answer::Redirect {
-                location,
-                open: None,
-            } => {
-                let mut out = String::with_capacity(1 + location.len());
+        // Writing into a String cannot fail.
+        let _ = match self {
+            Answer::Redirect { location, open } => {
+                open_line(out, open);
                 out.push('R');
                 out.push_str(location);
-                out
+                Ok(())
             }
-            Answer::Redirect { location, open } => format!("{}R{location}", open_line(open)),
             Answer::Page { status, spec, open } => {
-                format!("{}P{status}{}", open_line(open), spec.encode())
+                open_line(out, open);
+                write!(out, "P{status}{}", spec.encode())
             }
-            Answer::NeedDevice => "D".to_string(),
+            Answer::NeedDevice => {
+                out.push('D');
+                Ok(())
+            }
             Answer::LookUpBot {
                 project,
                 group,
                 kv_key,
                 object_url,
-            } => format!("B{project} {group} {kv_key} {object_url}"),
-        }
+            } => write!(out, "B{project} {group} {kv_key} {object_url}"),
+        };
     }
 }
 
@@ -289,6 +299,17 @@ impl Edge {
         Ok(())
     }
 
+    /// [`EdgeMemory::redirect_slot`]: `token` is what follows `/mlink/` in the URL's path (up to
+    /// the URL's end: a query string makes it no token, and the click takes [`Self::click`]).
+    pub fn redirect_slot(&self, token: &str, now: Millis) -> Option<u32> {
+        self.memory.redirect_slot(token, &self.key, now)
+    }
+
+    /// The deep-link prefix in `slot` ([`Self::redirect_slot`]).
+    pub fn redirect_prefix(&self, slot: u32) -> Option<&str> {
+        self.memory.prefix(slot)
+    }
+
     /// Learns the links a webhook used up (the [`USED_LINKS_HEADER`] list).
     pub fn learn_used(&mut self, ids: &str) {
         ids.split(',')
@@ -361,7 +382,7 @@ mod tests {
         let other = "https://m.example/api/v1/projects/acme";
         assert_eq!(webhook_project("POST", other, Some("2")), None);
     }
-    use crate::domain::token::LinkToken;
+    use crate::domain::token::{LinkToken, PAYLOAD_CHARS};
 
     const SECRET: &str = "edge test secret";
     const BASE: &str = "https://m.example";
@@ -409,11 +430,19 @@ mod tests {
             edge.click(&url, 3_000, DESKTOP).encode(),
             format!("R{location}")
         );
+        // The same click, answered as a slot: the prefix, then the token's payload.
+        let token = url.strip_prefix(&format!("{BASE}/mlink/")).unwrap();
+        let slot = edge.redirect_slot(token, 3_000).unwrap();
+        let prefix = edge.redirect_prefix(slot).unwrap();
+        assert_eq!(format!("{prefix}{}", &token[PAYLOAD_CHARS]), location);
+        assert_eq!(edge.redirect_slot(&format!("{token}?utm=x"), 3_000), None);
+        assert_eq!(edge.redirect_prefix(slot + 1), None);
         // After the bot's minute in memory, the isolate asks again.
         assert!(matches!(
             edge.click(&url, 1_000 + BOT_TTL_MS, DESKTOP),
             Answer::LookUpBot { .. }
         ));
+        assert_eq!(edge.redirect_slot(token, 1_000 + BOT_TTL_MS), None);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! already knows, so the common case reads no storage at all.
 
 use crate::domain::time::Millis;
-use crate::domain::token::{LinkId, LinkKey, LinkToken, TokenError};
+use crate::domain::token::{
+    payload_leads, LinkId, LinkKey, LinkTokenView, TokenBuffer, TokenError, TOKEN_BUFFER,
+};
 use crate::domain::{ClientType, Group, ProjectName};
 use crate::messengers::PublicBot;
 use crate::pages::Problem;
@@ -81,19 +83,45 @@ impl Click {
 /// within a minute) and links this isolate saw being used.
 pub struct EdgeMemory {
     /// Keyed by project, then bot, so a click looks up borrowed names without allocating.
-    bots: HashMap<ProjectName, HashMap<Group, (Option<PublicBot>, Millis)>>,
+    bots: HashMap<ProjectName, HashMap<Group, KnownBot>>,
+    /// The bots' deep links up to the payload ([`PublicBot::payload_prefix`]), each once, by
+    /// slot: [`Self::redirect_slot`] answers with a slot. Never reordered, so a slot names the
+    /// same prefix for the isolate's life.
+    prefixes: Vec<String>,
     used: HashSet<[u8; 16]>,
     opened: HashSet<[u8; 16]>,
     bot_ttl_ms: Millis,
 }
 
+/// A bot as this isolate knows it (`None`: the project has no such bot).
+struct KnownBot {
+    bot: Option<PublicBot>,
+    expires: Millis,
+    prefix_slot: Option<u32>,
+}
+
 /// Bounds the isolate's memory; past it, the set starts over (the bot still refuses a used link).
 const MAX_USED: usize = 100_000;
+/// Bounds the prefixes (one per bot name this isolate has met); past it, new bots' clicks take
+/// the slower way, [`EdgeMemory::click`].
+const MAX_PREFIXES: usize = 4_096;
+
+/// Where a link goes, before its deep link is written out.
+enum Way<'m> {
+    /// To the bot's deep link, or first a page that shows it.
+    DeepLink {
+        bot: &'m PublicBot,
+        prefix_slot: Option<u32>,
+        page_first: bool,
+    },
+    Decided(Decision),
+}
 
 impl EdgeMemory {
     pub fn new(bot_ttl_ms: Millis) -> Self {
         EdgeMemory {
             bots: HashMap::default(),
+            prefixes: Vec::new(),
             used: HashSet::default(),
             opened: HashSet::default(),
             bot_ttl_ms,
@@ -107,10 +135,56 @@ impl EdgeMemory {
         bot: Option<PublicBot>,
         now: Millis,
     ) {
-        self.bots
-            .entry(project)
-            .or_default()
-            .insert(group, (bot, now + self.bot_ttl_ms));
+        let prefix = bot.as_ref().and_then(PublicBot::payload_prefix);
+        let prefix_slot = prefix.and_then(|prefix| self.prefix_slot(prefix));
+        let known = KnownBot {
+            bot,
+            expires: now + self.bot_ttl_ms,
+            prefix_slot,
+        };
+        self.bots.entry(project).or_default().insert(group, known);
+    }
+
+    fn prefix_slot(&mut self, prefix: String) -> Option<u32> {
+        let slot = match self.prefixes.iter().position(|known| *known == prefix) {
+            Some(slot) => slot,
+            None if self.prefixes.len() < MAX_PREFIXES => {
+                self.prefixes.push(prefix);
+                self.prefixes.len() - 1
+            }
+            None => return None,
+        };
+        u32::try_from(slot).ok()
+    }
+
+    /// The deep-link prefix in `slot` ([`Self::redirect_slot`]).
+    pub fn prefix(&self, slot: u32) -> Option<&str> {
+        let slot = usize::try_from(slot).ok()?;
+        self.prefixes.get(slot).map(String::as_str)
+    }
+
+    /// The common click, answered without writing a string: a version 3 token whose link this
+    /// isolate has already reported opened, redirected to its bot's deep link. That deep link is
+    /// [`Self::prefix`] of the slot returned, followed by the token's characters
+    /// [`PAYLOAD_CHARS`](crate::domain::token::PAYLOAD_CHARS) (its payload). `None`: any other
+    /// click; ask [`Self::click`].
+    pub fn redirect_slot(&self, token: &str, key: &LinkKey, now: Millis) -> Option<u32> {
+        if !payload_leads(token) {
+            return None;
+        }
+        let mut buffer = TOKEN_BUFFER;
+        let link = open(token, key, now, &mut buffer).ok()?;
+        if !self.opened.contains(&link.link_id.0) {
+            return None;
+        }
+        match self.way(&link, now, None) {
+            Way::DeepLink {
+                prefix_slot,
+                page_first: false,
+                ..
+            } => prefix_slot,
+            _ => None,
+        }
     }
 
     pub fn learn_used(&mut self, link: LinkId) {
@@ -129,7 +203,8 @@ impl EdgeMemory {
         now: Millis,
         device: Option<Device>,
     ) -> Decision {
-        match decode(token, key, now) {
+        let mut buffer = TOKEN_BUFFER;
+        match open(token, key, now, &mut buffer) {
             Ok(link) => self.decide_link(&link, now, device),
             Err(problem) => Decision::Page(problem),
         }
@@ -144,7 +219,10 @@ impl EdgeMemory {
         now: Millis,
         device: Option<Device>,
     ) -> Click {
-        let link = match decode(token, key, now) {
+        // The token is opened on the stack and its names borrowed: a click allocates only the
+        // deep link it answers with.
+        let mut buffer = TOKEN_BUFFER;
+        let link = match open(token, key, now, &mut buffer) {
             Ok(link) => link,
             Err(problem) => return Click::no_open(Decision::Page(problem)),
         };
@@ -155,7 +233,7 @@ impl EdgeMemory {
         }
         Click {
             decision,
-            first_open: Some((link.project, link.link_id)),
+            first_open: Some((ProjectName::from_valid(link.project), link.link_id)),
         }
     }
 
@@ -166,34 +244,62 @@ impl EdgeMemory {
         self.opened.insert(link.0)
     }
 
-    fn decide_link(&self, link: &LinkToken, now: Millis, device: Option<Device>) -> Decision {
-        if self.used.contains(&link.link_id.0) {
-            return Decision::Page(Problem::Used);
+    fn decide_link(&self, link: &LinkTokenView, now: Millis, device: Option<Device>) -> Decision {
+        match self.way(link, now, device) {
+            Way::DeepLink {
+                bot, page_first, ..
+            } => {
+                let mut payload = [0; 22];
+                let payload = link.link_id.payload_in(&mut payload);
+                let deep_link = bot.deep_link(payload, link.code);
+                route(link.client_type, deep_link, link.code, page_first)
+            }
+            Way::Decided(decision) => decision,
         }
-        let look_up = || Decision::LookUpBot(link.project.clone(), link.group.clone());
+    }
+
+    fn way(&self, link: &LinkTokenView, now: Millis, device: Option<Device>) -> Way<'_> {
+        if self.used.contains(&link.link_id.0) {
+            return Way::Decided(Decision::Page(Problem::Used));
+        }
+        let look_up = || {
+            let project = ProjectName::from_valid(link.project);
+            Way::Decided(Decision::LookUpBot(project, Group::from_valid(link.group)))
+        };
         let known = self
             .bots
-            .get(&link.project)
-            .and_then(|bots| bots.get(&link.group));
-        match known {
-            Some((_, expires)) if *expires <= now => look_up(),
-            Some((Some(bot), _)) if bot.client_type() == link.client_type => {
-                let page_first = match page_first(link.client_type, device) {
-                    Some(page_first) => page_first,
-                    None => return Decision::NeedDevice,
-                };
-                let deep_link = bot.deep_link(&link.link_id.to_payload(), link.code.as_deref());
-                route(link.client_type, deep_link, link.code.clone(), page_first)
+            .get(link.project)
+            .and_then(|bots| bots.get(link.group));
+        let Some(known) = known else {
+            return look_up();
+        };
+        if known.expires <= now {
+            return look_up();
+        }
+        match &known.bot {
+            Some(bot) if bot.client_type() == link.client_type => {
+                match page_first(link.client_type, device) {
+                    Some(page_first) => Way::DeepLink {
+                        bot,
+                        prefix_slot: known.prefix_slot,
+                        page_first,
+                    },
+                    None => Way::Decided(Decision::NeedDevice),
+                }
             }
-            Some(_) => Decision::Page(Problem::Unknown),
-            None => look_up(),
+            _ => Way::Decided(Decision::Page(Problem::Unknown)),
         }
     }
 }
 
-fn decode(token: &str, key: &LinkKey, now: Millis) -> Result<LinkToken, Problem> {
+fn open<'a>(
+    token: &str,
+    key: &LinkKey,
+    now: Millis,
+    buffer: &'a mut TokenBuffer,
+) -> Result<LinkTokenView<'a>, Problem> {
     let now_s = u64::try_from(now / 1000).unwrap_or(0);
-    LinkToken::decode(token, key, now_s).map_err(|e| match e {
+    LinkTokenView::open(token, key, now_s, buffer).map_err(|e| match e {
         TokenError::Expired(_) => Problem::Expired,
         _ => Problem::Unknown,
     })
@@ -214,14 +320,14 @@ fn page_first(client_type: ClientType, device: Option<Device>) -> Option<bool> {
 fn route(
     client_type: ClientType,
     deep_link: String,
-    code: Option<String>,
+    code: Option<&str>,
     page_first: bool,
 ) -> Decision {
     if page_first {
         Decision::Landing {
             client_type,
             deep_link,
-            code,
+            code: code.map(str::to_string),
         }
     } else {
         Decision::Redirect(deep_link)
@@ -231,6 +337,7 @@ fn route(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::token::LinkToken;
     use crate::domain::ClientType;
 
     const PHONE: Option<Device> = Some(Device::Phone);
@@ -380,6 +487,93 @@ mod tests {
             memory.click(&viber, &key(), 0, PHONE).decision,
             Decision::Redirect(location) if location.starts_with("viber://")
         ));
+    }
+
+    /// What [`EdgeMemory::click`] redirects to, for links this isolate saw opened.
+    fn redirected(memory: &mut EdgeMemory, token: &str, now: Millis) -> Option<String> {
+        match memory.click(token, &key(), now, PHONE).decision {
+            Decision::Redirect(location) => Some(location),
+            _ => None,
+        }
+    }
+
+    fn the_fast_way(memory: &EdgeMemory, token: &str, now: Millis) -> Option<String> {
+        let slot = memory.redirect_slot(token, &key(), now)?;
+        Some(memory.prefix(slot)?.to_string() + &token[crate::domain::token::PAYLOAD_CHARS])
+    }
+
+    #[test]
+    fn a_slot_and_the_payload_make_the_same_redirect() {
+        let mut memory = EdgeMemory::new(60_000);
+        let (p, g) = acme_b();
+        let (token, _) = token(2_000_000_000);
+        assert_eq!(the_fast_way(&memory, &token, 0), None, "the bot is unknown");
+        memory.learn_bot(p.clone(), g.clone(), bot(), 0);
+        assert_eq!(
+            the_fast_way(&memory, &token, 0),
+            None,
+            "not reported opened"
+        );
+        let location = redirected(&mut memory, &token, 0).unwrap();
+        assert_eq!(the_fast_way(&memory, &token, 0), Some(location.clone()));
+        // Every bot of the same name shares the slot; a renamed bot gets a new one.
+        memory.learn_bot(p.clone(), Group::parse("c").unwrap(), bot(), 0);
+        assert_eq!(memory.prefixes.len(), 1);
+        let renamed = Some(PublicBot::Telegram {
+            username: "AcmeTwoBot".into(),
+        });
+        memory.learn_bot(p.clone(), g.clone(), renamed, 0);
+        let moved = the_fast_way(&memory, &token, 0).unwrap();
+        assert_eq!(Some(moved.clone()), redirected(&mut memory, &token, 0));
+        assert_ne!(moved, location);
+        // Anything else takes the slower way: expired, used, a bot's time to live over.
+        assert_eq!(the_fast_way(&memory, &token, 60_000), None);
+        assert_eq!(the_fast_way(&memory, &token, 2_000_000_000_000), None);
+        let (used, id) = self::token(2_000_000_000);
+        redirected(&mut memory, &used, 0).unwrap();
+        memory.learn_used(id);
+        assert_eq!(the_fast_way(&memory, &used, 0), None);
+    }
+
+    #[test]
+    fn pages_device_choices_and_older_tokens_take_the_slower_way() {
+        let mut memory = EdgeMemory::new(60_000);
+        let (p, _) = acme_b();
+        let link = |client_type, group: &str| LinkToken {
+            link_id: LinkId::random(),
+            expires_at: 2_000_000_000,
+            client_type,
+            project: p.clone(),
+            group: Group::parse(group).unwrap(),
+            code: Some("cli7k3m9qx2pa".into()),
+        };
+        let bots = [
+            ("v", PublicBot::Viber { uri: "acme".into() }),
+            (
+                "w",
+                PublicBot::WhatsApp {
+                    phone: "1555".into(),
+                },
+            ),
+            (
+                "i",
+                PublicBot::Instagram {
+                    username: "acme".into(),
+                },
+            ),
+        ];
+        for (group, bot) in bots {
+            let token = link(bot.client_type(), group).encode(&key());
+            memory.learn_bot(p.clone(), Group::parse(group).unwrap(), Some(bot), 0);
+            memory.click(&token, &key(), 0, Some(Device::Desktop));
+            assert_eq!(memory.redirect_slot(&token, &key(), 0), None, "{group}");
+        }
+        let version_2 = "AgcHBwcHBwcHBwcHBwcHBwd3NZQAAQRhY21lBGJvdEIAXqQfqn25e_heset53KZ92A";
+        memory.learn_bot(p.clone(), Group::parse("botB").unwrap(), bot(), 0);
+        let old_key = LinkKey::new(b"test link secret");
+        let click = memory.click(version_2, &old_key, 0, PHONE);
+        assert!(matches!(click.decision, Decision::Redirect(_)));
+        assert_eq!(memory.redirect_slot(version_2, &old_key, 0), None);
     }
 
     #[test]
