@@ -26,7 +26,7 @@ function named(signature) {
 }
 const clickToken = named("url, method");
 const configure = named("env");
-const edgeClick = named("url, token_start, now_ms");
+const edgeClick = named("tail, now_ms");
 const webhookProject = named("method, url, content_length");
 const EXPORT = "entry_default as default";
 if (!bundle.includes(EXPORT)) throw new Error("the bundle's default export moved");
@@ -36,7 +36,7 @@ const steps = {
   floor: "",
   url: "",
   glue: `if (${configure}(env) !== "" || ${webhookProject}("GET", url, void 0) !== "") throw new Error("glue");`,
-  click: `if (${configure}(env) !== "" || ${edgeClick}(url, ${clickToken}(url, request.method), Date.now()) < 0) throw new Error("click");`,
+  click: `if (${configure}(env) !== "" || ${edgeClick}(url.substring(${clickToken}(url, request.method)), Date.now()) < 0) throw new Error("click");`,
 };
 
 function variant(name) {

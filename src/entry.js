@@ -36,7 +36,8 @@ export default {
   fetch(request, env, ctx) {
     const url = request.url;
     const tokenStart = clickToken(url, request.method);
-    return tokenStart < 0 ? worker(request, env, ctx) : click(url, tokenStart, request, env, ctx);
+    if (tokenStart < 0) return worker(request, env, ctx);
+    return click(url.substring(tokenStart), request, env, ctx);
   },
 };
 
@@ -79,30 +80,31 @@ function directToProject(request, env) {
 
 // Each read of request.url or a header costs a call into the runtime: the URL is read once,
 // the User-Agent only when the edge asks for it ("D": WhatsApp and Viber links).
-function click(url, tokenStart, request, env, ctx) {
+// `tail`: what follows /mlink/ in the URL (the token, unless a query string follows it).
+function click(tail, request, env, ctx) {
   const problem = configure(env);
   if (problem) {
     console.error(`internal error: ${problem}`);
     return internalError();
   }
-  return answerClick(url, tokenStart, request, env, ctx, false);
+  return answerClick(tail, request, env, ctx, false);
 }
 
 // `lookedUp`: the bot was just looked up, so the edge must know it now.
-function answerClick(url, tokenStart, request, env, ctx, lookedUp) {
+function answerClick(tail, request, env, ctx, lookedUp) {
   const now = Date.now();
-  const slot = edgeCall(() => edge.click(url, tokenStart, now), FAILED);
+  const slot = edgeCall(() => edge.click(tail, now), FAILED);
   if (slot >= 0) {
     // The common click: the bot's deep link is its prefix and the token's payload.
     const prefix = redirectPrefix(slot);
     if (prefix === "") return internalError();
-    return redirect(prefix + url.substring(tokenStart + PAYLOAD_START, tokenStart + PAYLOAD_END));
+    return redirect(prefix + tail.substring(PAYLOAD_START, PAYLOAD_END));
   }
   const answer = slot === FAILED ? "" : lastAnswer(-1 - slot);
-  const decided = answer === "D" ? decideWithAgent(url, now, request) : answer;
+  const decided = answer === "D" ? decideWithAgent(tail, now, request) : answer;
   if (decided.charCodeAt(0) !== 66 /* B */) return respond(decided, request, env, ctx);
   if (lookedUp) return respond(edgeCall(() => edge.unavailable()), request, env, ctx);
-  return clickAfterLookUp(url, tokenStart, request, env, ctx, decided);
+  return clickAfterLookUp(tail, request, env, ctx, decided);
 }
 
 // Where a version 3 token holds its payload: mlink_core::domain::token::PAYLOAD_CHARS.
@@ -137,14 +139,14 @@ function lastAnswer(length) {
   return decoder.decode(memoryBytes.subarray(start, start + length));
 }
 
-function decideWithAgent(url, now, request) {
+function decideWithAgent(tail, now, request) {
   const userAgent = request.headers.get("user-agent") ?? undefined;
-  return edgeCall(() => edge.click_with_agent(url, now, userAgent));
+  return edgeCall(() => edge.click_with_agent(tail, now, userAgent));
 }
 
 // "B<project> <group> <kv key> <object url>": the isolate does not know the link's bot (or
 // knew it too long ago). KV first; if KV has not caught up yet, the project's object.
-async function clickAfterLookUp(url, tokenStart, request, env, ctx, answer) {
+async function clickAfterLookUp(tail, request, env, ctx, answer) {
   const [project, group, kvKey, objectUrl] = answer.slice(1).split(" ");
   let record;
   try {
@@ -162,7 +164,7 @@ async function clickAfterLookUp(url, tokenStart, request, env, ctx, answer) {
   }
   const problem = edgeCall(() => edge.learn_bot(project, group, record, Date.now()));
   if (problem) console.error(`bad record for bot ${project}/${group}: ${problem}`);
-  return answerClick(url, tokenStart, request, env, ctx, true);
+  return answerClick(tail, request, env, ctx, true);
 }
 
 // An optional "O<project> <url>\n" line (report the link's first open here, after answering),

@@ -28,10 +28,11 @@ pub fn configure(link_secret: &str, public_base_url: &str) -> String {
     }
 }
 
-/// The answer to a click on `url`, whose token starts at byte `token_start` (after `/mlink/`):
+/// The answer to a click; `tail` is what follows `/mlink/` in its URL, up to the URL's end:
 /// - `>= 0`: the common click, a redirect to its bot's deep link, which is the prefix in that
 ///   slot ([`redirect_prefix`]) followed by the token's payload, characters
-///   `mlink_core::domain::token::PAYLOAD_CHARS` of the token (see `Edge::redirect_slot`);
+///   `mlink_core::domain::token::PAYLOAD_CHARS` of `tail` (then all token; see
+///   `Edge::redirect_slot`);
 /// - `< 0`: any other click. Its answer (see `Answer::encode`) is `-1 - result` bytes at
 ///   [`answer_ptr`]; empty before `configure`. `D` asks for [`click_with_agent`].
 ///
@@ -39,19 +40,16 @@ pub fn configure(link_secret: &str, public_base_url: &str) -> String {
 /// with an array, through a generic call path), allocated and then freed, and the entry would
 /// decode it; a redirect would also build its deep link here. README, "Measured", has the numbers.
 #[wasm_bindgen]
-pub fn click(url: &str, token_start: usize, now_ms: f64) -> i32 {
+pub fn click(tail: &str, now_ms: f64) -> i32 {
     let now = now_ms as i64;
-    let slot = with_edge(|edge| {
-        let token = url.is_ascii().then(|| url.get(token_start..)).flatten()?;
-        edge.redirect_slot(token, now)
-    });
-    if let Some(slot) = slot.flatten().and_then(|slot| i32::try_from(slot).ok()) {
+    let slot = with_edge(|edge| edge.redirect_slot(tail, now)).flatten();
+    if let Some(slot) = slot.and_then(|slot| i32::try_from(slot).ok()) {
         return slot;
     }
     ANSWER.with(|answer| {
         let mut answer = answer.borrow_mut();
         answer.clear();
-        with_edge(|edge| edge.click(url, now, None).encode_into(&mut answer));
+        with_edge(|edge| edge.click(tail, now, None).encode_into(&mut answer));
         -1 - i32::try_from(answer.len()).unwrap_or(0)
     })
 }
@@ -78,9 +76,9 @@ pub fn module_memory() -> wasm_bindgen::JsValue {
 
 /// [`click`], with the request's User-Agent (`undefined` when it has none).
 #[wasm_bindgen]
-pub fn click_with_agent(url: &str, now_ms: f64, user_agent: Option<String>) -> String {
+pub fn click_with_agent(tail: &str, now_ms: f64, user_agent: Option<String>) -> String {
     let user_agent = Some(user_agent.as_deref());
-    with_edge(|edge| edge.click(url, now_ms as i64, user_agent).encode()).unwrap_or_default()
+    with_edge(|edge| edge.click(tail, now_ms as i64, user_agent).encode()).unwrap_or_default()
 }
 
 /// Learns a bot from its record in KV or the project's object (`undefined`: no such bot):

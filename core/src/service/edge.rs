@@ -237,11 +237,11 @@ impl Edge {
         })
     }
 
-    /// `url` is the request's full URL; anything but `/mlink/<token>` is an unknown link.
-    /// `user_agent`: `None` while the header is unread; most clicks do not need it
-    /// ([`Answer::NeedDevice`] asks for it).
-    pub fn click(&mut self, url: &str, now: Millis, user_agent: Option<Option<&str>>) -> Answer {
-        let Some(token) = token_of(url) else {
+    /// `tail` is what follows `/mlink/` in the request's URL, up to its end (a query string and
+    /// fragment are dropped here); anything but a token is an unknown link. `user_agent`: `None`
+    /// while the header is unread; most clicks do not need it ([`Answer::NeedDevice`] asks).
+    pub fn click(&mut self, tail: &str, now: Millis, user_agent: Option<Option<&str>>) -> Answer {
+        let Some(token) = token_in(tail) else {
             return page(PageSpec::Problem(Problem::Unknown), None);
         };
         let device = user_agent.map(Device::from_user_agent);
@@ -350,9 +350,9 @@ fn page(spec: PageSpec, open: Option<Open>) -> Answer {
     }
 }
 
-/// The token of `https://host/mlink/<token>`, without a query or fragment.
-fn token_of(url: &str) -> Option<&str> {
-    let token = path_and_query(url).0.strip_prefix("/mlink/")?;
+/// The token in what follows `/mlink/` in a URL, without a query or fragment.
+fn token_in(tail: &str) -> Option<&str> {
+    let token = tail.split(['?', '#']).next().unwrap_or_default();
     (!token.is_empty() && !token.contains('/')).then_some(token)
 }
 
@@ -402,6 +402,11 @@ mod tests {
         (format!("{BASE}/mlink/{}", token.encode(&key)), id)
     }
 
+    /// What the entry hands the edge: the URL after `/mlink/`.
+    fn tail(url: &str) -> &str {
+        url.split_once("/mlink/").unwrap().1
+    }
+
     fn edge() -> Edge {
         Edge::new(SECRET, "https://m.example/").unwrap()
     }
@@ -413,25 +418,25 @@ mod tests {
         let mut edge = edge();
         let (url, id) = link(ClientType::Telegram, None);
         assert_eq!(
-            edge.click(&url, 1_000, DESKTOP).encode(),
+            edge.click(tail(&url), 1_000, DESKTOP).encode(),
             "Bacme b bot:acme/b https://project.invalid/internal/public-bot/b"
         );
         edge.learn_bot("acme", "b", Some(TELEGRAM_BOT), 1_000)
             .unwrap();
         let location = format!("https://t.me/AcmeBot?start={}", id.to_payload());
         assert_eq!(
-            edge.click(&url, 2_000, DESKTOP).encode(),
+            edge.click(tail(&url), 2_000, DESKTOP).encode(),
             format!(
                 "Oacme https://project.invalid/internal/opened/{}\nR{location}",
                 id.to_payload()
             )
         );
         assert_eq!(
-            edge.click(&url, 3_000, DESKTOP).encode(),
+            edge.click(tail(&url), 3_000, DESKTOP).encode(),
             format!("R{location}")
         );
         // The same click, answered as a slot: the prefix, then the token's payload.
-        let token = url.strip_prefix(&format!("{BASE}/mlink/")).unwrap();
+        let token = tail(&url);
         let slot = edge.redirect_slot(token, 3_000).unwrap();
         let prefix = edge.redirect_prefix(slot).unwrap();
         assert_eq!(format!("{prefix}{}", &token[PAYLOAD_CHARS]), location);
@@ -439,7 +444,7 @@ mod tests {
         assert_eq!(edge.redirect_prefix(slot + 1), None);
         // After the bot's minute in memory, the isolate asks again.
         assert!(matches!(
-            edge.click(&url, 1_000 + BOT_TTL_MS, DESKTOP),
+            edge.click(tail(&url), 1_000 + BOT_TTL_MS, DESKTOP),
             Answer::LookUpBot { .. }
         ));
         assert_eq!(edge.redirect_slot(token, 1_000 + BOT_TTL_MS), None);
@@ -450,18 +455,15 @@ mod tests {
         let mut edge = edge();
         let (url, id) = link(ClientType::Telegram, None);
         edge.learn_bot("acme", "b", None, 0).unwrap();
-        assert_eq!(edge.click(&url, 0, DESKTOP).encode(), "P404unknown");
+        assert_eq!(edge.click(tail(&url), 0, DESKTOP).encode(), "P404unknown");
         edge.learn_bot("acme", "b", Some(TELEGRAM_BOT), 0).unwrap();
         edge.learn_used(&format!("junk,{}", id.to_payload()));
-        assert_eq!(edge.click(&url, 0, DESKTOP).encode(), "P410used");
+        assert_eq!(edge.click(tail(&url), 0, DESKTOP).encode(), "P410used");
         assert_eq!(
-            edge.click(&format!("{url}x"), 0, DESKTOP).encode(),
+            edge.click(tail(&format!("{url}x")), 0, DESKTOP).encode(),
             "P404unknown"
         );
-        assert_eq!(
-            edge.click("https://m.example/x", 0, DESKTOP).encode(),
-            "P404unknown"
-        );
+        assert_eq!(edge.click("a/b", 0, DESKTOP).encode(), "P404unknown");
         assert_eq!(unavailable().encode(), "P503unavailable");
     }
 
@@ -471,10 +473,10 @@ mod tests {
         let (url, _) = link(ClientType::Instagram, Some("cli7k3m9qx2pa"));
         edge.learn_bot("acme", "b", Some("instagram acme"), 0)
             .unwrap();
-        let encoded = edge.click(&url, 0, DESKTOP).encode();
+        let encoded = edge.click(tail(&url), 0, DESKTOP).encode();
         let (open, page) = encoded.split_once('\n').unwrap();
         assert!(
-            !matches!(edge.click(&url, 0, None), Answer::NeedDevice),
+            !matches!(edge.click(tail(&url), 0, None), Answer::NeedDevice),
             "Instagram: a page"
         );
         assert!(open.starts_with("Oacme https://project.invalid/internal/opened/"));
@@ -503,17 +505,17 @@ mod tests {
         let (url, _) = link(ClientType::WhatsApp, Some("cli7k3m9qx2pa"));
         edge.learn_bot("acme", "b", Some("whatsapp 15551234567"), 0)
             .unwrap();
-        assert_eq!(edge.click(&url, 0, None).encode(), "D");
+        assert_eq!(edge.click(tail(&url), 0, None).encode(), "D");
         let iphone = Some(Some(
             "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)",
         ));
-        let phone = edge.click(&url, 0, iphone).encode();
+        let phone = edge.click(tail(&url), 0, iphone).encode();
         assert!(
             phone.contains("\nRhttps://wa.me/15551234567?text="),
             "{phone}"
         );
         assert!(edge
-            .click(&url, 0, DESKTOP)
+            .click(tail(&url), 0, DESKTOP)
             .encode()
             .starts_with("P200landing 6 "));
     }
@@ -554,12 +556,12 @@ mod tests {
     }
 
     #[test]
-    fn tokens_from_urls() {
-        assert_eq!(token_of("https://h/mlink/abc"), Some("abc"));
-        assert_eq!(token_of("https://h/mlink/abc?x=1#f"), Some("abc"));
-        assert_eq!(token_of("https://h/mlink/"), None);
-        assert_eq!(token_of("https://h/mlink/a/b"), None);
-        assert_eq!(token_of("https://h/other/abc"), None);
-        assert_eq!(token_of("no scheme"), None);
+    fn tokens_from_what_follows_mlink() {
+        assert_eq!(token_in("abc"), Some("abc"));
+        assert_eq!(token_in("abc?x=1#f"), Some("abc"));
+        assert_eq!(token_in("abc#f?x=1"), Some("abc"));
+        assert_eq!(token_in(""), None);
+        assert_eq!(token_in("?x=1"), None);
+        assert_eq!(token_in("a/b"), None);
     }
 }

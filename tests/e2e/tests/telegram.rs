@@ -64,6 +64,19 @@ async fn full_story() {
         .merge_link(&project, &client_x, 1, Some("botb"), tag)
         .await;
     let payload = env.start_payload(&link, &bot_b).await;
+    // Clicked again (answered from the token and the isolate's memory alone, without building
+    // a string in the edge module), or with a query string a mailer added: the same deep link.
+    let url = link["link"].as_str().expect("link url");
+    let deep_link = format!("https://t.me/{}?start={payload}", bot_b.username);
+    for again in [url.to_string(), format!("{url}?utm_source=news")] {
+        let page = worker.get_page(&again).await;
+        assert_eq!(page.status, 302, "{again}: {page:?}");
+        assert_eq!(
+            page.location.as_deref(),
+            Some(deep_link.as_str()),
+            "{again}"
+        );
+    }
 
     // /start with that payload in bot B merges the new dialog into card X.
     let start = text_update(2001, 555, &format!("/start {payload}"));
