@@ -60,9 +60,12 @@ for (const file of readdirSync(join(out, "wrk")).sort()) {
 const summary = (xs) => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (s.length === 0) return null;
-  const mid = s.length / 2;
-  const median = s.length % 2 ? s[Math.floor(mid)] : (s[mid - 1] + s[mid]) / 2;
-  return { min: s[0], median, max: s[s.length - 1] };
+  // The value at fraction q of the way through the sorted rounds (linear between neighbours).
+  const at = (q) => {
+    const i = q * (s.length - 1);
+    return s[Math.floor(i)] + (s[Math.ceil(i)] - s[Math.floor(i)]) * (i - Math.floor(i));
+  };
+  return { min: s[0], q1: at(0.25), median: at(0.5), q3: at(0.75), max: s[s.length - 1] };
 };
 
 function variantSummary(bench, variant) {
@@ -161,6 +164,9 @@ p(`Machine load (load average 1/5/15 min, CPU pressure avg10/avg60) before: ${ma
 p();
 p("### GET /mlink/<token>");
 p();
+const redirectRounds = params.redirect_rounds ?? params.rounds;
+p(`wrk -d${params.redirect_seconds ?? params.seconds}s, ${redirectRounds} rounds (the redirect's rounds are more and shorter: see bench/README.md).`);
+p();
 p("| variant | requests/s | p50 ms | p99 ms | server CPU µs/request | errors |");
 p("|---|---|---|---|---|---|");
 const label = {
@@ -175,10 +181,11 @@ for (const [v, s] of Object.entries(results.redirect.variants)) {
   p(`| ${label[v]} | ${n0(s.rps)} (${range0(s.rps)}) | ${f2(s.p50_ms)} (${range2(s.p50_ms)}) | ${f2(s.p99_ms)} | ${n0(s.cpu_us_per_request)} (${range0(s.cpu_us_per_request)}) | ${s.errors} |`);
 }
 p();
-p("| ratio (per round) | requests/s | min-max | CPU per request | min-max |");
-p("|---|---|---|---|---|");
+p("| ratio (per round) | requests/s | middle half | min-max | CPU per request | middle half | min-max |");
+p("|---|---|---|---|---|---|---|");
+const quartiles = (s) => (s ? `${s.q1.toFixed(2)}-${s.q3.toFixed(2)}` : "");
 for (const [name, s] of Object.entries(results.redirect.ratios)) {
-  p(`| ${name.replace("_over_", " / ")} | ${f2(s.rps)} | ${range2(s.rps)} | ${f2(s.cpu_per_request)} | ${range2(s.cpu_per_request)} |`);
+  p(`| ${name.replace("_over_", " / ")} | ${f2(s.rps)} | ${quartiles(s.rps)} | ${range2(s.rps)} | ${f2(s.cpu_per_request)} | ${quartiles(s.cpu_per_request)} | ${range2(s.cpu_per_request)} |`);
 }
 p();
 p("### Telegram `/start` merge webhook (a new client and link per request)");
