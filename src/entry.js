@@ -100,7 +100,7 @@ function answerClick(tail, request, env, ctx, lookedUp) {
     if (prefix === "") return internalError();
     return redirect(prefix + tail.substring(PAYLOAD_START, PAYLOAD_END));
   }
-  const answer = slot === FAILED ? "" : lastAnswer(-1 - slot);
+  const answer = slot === FAILED ? "" : edgeCall(() => lastAnswer(-1 - slot));
   const decided = answer === "D" ? decideWithAgent(tail, now, request) : answer;
   if (decided.charCodeAt(0) !== 66 /* B */) return respond(decided, request, env, ctx);
   if (lookedUp) return respond(edgeCall(() => edge.unavailable()), request, env, ctx);
