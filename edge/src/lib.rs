@@ -6,7 +6,7 @@
 //! opt-level 3 (`[profile.edge]`), while the API and webhooks stay compiled for size. Nothing
 //! here formats floats or renders pages, which keeps the module small (see README, "Measured").
 
-use mlink_core::service::edge::{self, Edge};
+use mlink_core::service::edge::{self, Clicked, Edge};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::wasm_bindgen;
 
@@ -31,8 +31,7 @@ pub fn configure(link_secret: &str, public_base_url: &str) -> String {
 /// The answer to a click; `tail` is what follows `/mlink/` in its URL, up to the URL's end:
 /// - `>= 0`: the common click, a redirect to its bot's deep link, which is the prefix in that
 ///   slot ([`redirect_prefix`]) followed by the token's payload, characters
-///   `mlink_core::domain::token::PAYLOAD_CHARS` of `tail` (then all token; see
-///   `Edge::redirect_slot`);
+///   `mlink_core::domain::token::PAYLOAD_CHARS` of `tail` (see `Edge::slot_or_click`);
 /// - `< 0`: any other click. Its answer (see `Answer::encode`) is `-1 - result` bytes at
 ///   [`answer_ptr`]; empty before `configure`. `D` asks for [`click_with_agent`].
 ///
@@ -41,15 +40,18 @@ pub fn configure(link_secret: &str, public_base_url: &str) -> String {
 /// decode it; a redirect would also build its deep link here. README, "Measured", has the numbers.
 #[wasm_bindgen]
 pub fn click(tail: &str, now_ms: f64) -> i32 {
-    let now = now_ms as i64;
-    let slot = with_edge(|edge| edge.redirect_slot(tail, now)).flatten();
-    if let Some(slot) = slot.and_then(|slot| i32::try_from(slot).ok()) {
-        return slot;
+    let clicked = with_edge(|edge| edge.slot_or_click(tail, now_ms as i64));
+    // Slots are fewer than the edge's bound on prefixes (4,096), so they fit.
+    if let Some(Clicked::Slot(slot)) = clicked {
+        return i32::try_from(slot).unwrap_or(i32::MAX);
     }
     ANSWER.with(|answer| {
         let mut answer = answer.borrow_mut();
         answer.clear();
-        with_edge(|edge| edge.click(tail, now, None).encode_into(&mut answer));
+        // None: not configured, no answer.
+        if let Some(Clicked::Answer(decided)) = clicked {
+            decided.encode_into(&mut answer);
+        }
         -1 - i32::try_from(answer.len()).unwrap_or(0)
     })
 }

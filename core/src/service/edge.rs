@@ -62,6 +62,14 @@ pub enum Answer {
     },
 }
 
+/// What [`Edge::slot_or_click`] answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clicked {
+    /// The common click: the slot of its bot's deep-link prefix.
+    Slot(u32),
+    Answer(Answer),
+}
+
 /// A link's first click here, to report to its project after answering.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Open {
@@ -83,34 +91,32 @@ impl Answer {
     /// [`Self::encode`], appended to `out`: the edge module reuses one buffer for every click.
     pub fn encode_into(&self, out: &mut String) {
         use std::fmt::Write;
+        // Writing into a String cannot fail.
         let open_line = |out: &mut String, open: &Option<Open>| {
             if let Some(Open { project, url }) = open {
                 let _ = writeln!(out, "O{project} {url}");
             }
         };
-        // Writing into a String cannot fail.
-        let _ = match self {
+        match self {
             Answer::Redirect { location, open } => {
                 open_line(out, open);
                 out.push('R');
                 out.push_str(location);
-                Ok(())
             }
             Answer::Page { status, spec, open } => {
                 open_line(out, open);
-                write!(out, "P{status}{}", spec.encode())
+                let _ = write!(out, "P{status}{}", spec.encode());
             }
-            Answer::NeedDevice => {
-                out.push('D');
-                Ok(())
-            }
+            Answer::NeedDevice => out.push('D'),
             Answer::LookUpBot {
                 project,
                 group,
                 kv_key,
                 object_url,
-            } => write!(out, "B{project} {group} {kv_key} {object_url}"),
-        };
+            } => {
+                let _ = write!(out, "B{project} {group} {kv_key} {object_url}");
+            }
+        }
     }
 }
 
@@ -245,10 +251,28 @@ impl Edge {
             return page(PageSpec::Problem(Problem::Unknown), None);
         };
         let device = user_agent.map(Device::from_user_agent);
+        let click = self.memory.click(token, &self.key, now, device);
+        self.answer(token, click)
+    }
+
+    /// The common click as a slot ([`EdgeMemory::redirect_slot`]: its deep link is
+    /// [`Self::redirect_prefix`] of the slot followed by the token's payload, and the token
+    /// starts `tail`), else [`Self::click`]'s answer without the device.
+    pub fn slot_or_click(&mut self, tail: &str, now: Millis) -> Clicked {
+        let Some(token) = token_in(tail) else {
+            return Clicked::Answer(page(PageSpec::Problem(Problem::Unknown), None));
+        };
+        match self.memory.slot_or_click(token, &self.key, now) {
+            Ok(slot) => Clicked::Slot(slot),
+            Err(click) => Clicked::Answer(self.answer(token, click)),
+        }
+    }
+
+    fn answer(&self, token: &str, click: Click) -> Answer {
         let Click {
             decision,
             first_open,
-        } = self.memory.click(token, &self.key, now, device);
+        } = click;
         let open = first_open.map(|(project, link)| Open {
             url: object_url(OPENED_PATH, &link.to_payload()),
             project,
@@ -299,13 +323,7 @@ impl Edge {
         Ok(())
     }
 
-    /// [`EdgeMemory::redirect_slot`]: `token` is what follows `/mlink/` in the URL's path (up to
-    /// the URL's end: a query string makes it no token, and the click takes [`Self::click`]).
-    pub fn redirect_slot(&self, token: &str, now: Millis) -> Option<u32> {
-        self.memory.redirect_slot(token, &self.key, now)
-    }
-
-    /// The deep-link prefix in `slot` ([`Self::redirect_slot`]).
+    /// The deep-link prefix in `slot` ([`Self::slot_or_click`]).
     pub fn redirect_prefix(&self, slot: u32) -> Option<&str> {
         self.memory.prefix(slot)
     }
@@ -435,19 +453,28 @@ mod tests {
             edge.click(tail(&url), 3_000, DESKTOP).encode(),
             format!("R{location}")
         );
-        // The same click, answered as a slot: the prefix, then the token's payload.
+        // The same click, answered as a slot: the prefix, then the token's payload (the token
+        // starts the tail, query string or not).
         let token = tail(&url);
-        let slot = edge.redirect_slot(token, 3_000).unwrap();
+        let Clicked::Slot(slot) = edge.slot_or_click(token, 3_000) else {
+            panic!("no slot for an opened link");
+        };
         let prefix = edge.redirect_prefix(slot).unwrap();
         assert_eq!(format!("{prefix}{}", &token[PAYLOAD_CHARS]), location);
-        assert_eq!(edge.redirect_slot(&format!("{token}?utm=x"), 3_000), None);
+        assert_eq!(
+            edge.slot_or_click(&format!("{token}?utm=x"), 3_000),
+            Clicked::Slot(slot)
+        );
         assert_eq!(edge.redirect_prefix(slot + 1), None);
         // After the bot's minute in memory, the isolate asks again.
         assert!(matches!(
             edge.click(tail(&url), 1_000 + BOT_TTL_MS, DESKTOP),
             Answer::LookUpBot { .. }
         ));
-        assert_eq!(edge.redirect_slot(token, 1_000 + BOT_TTL_MS), None);
+        assert!(matches!(
+            edge.slot_or_click(token, 1_000 + BOT_TTL_MS),
+            Clicked::Answer(Answer::LookUpBot { .. })
+        ));
     }
 
     #[test]

@@ -174,10 +174,28 @@ impl EdgeMemory {
         }
         let mut buffer = TOKEN_BUFFER;
         let link = open(token, key, now, &mut buffer).ok()?;
-        if !self.opened.contains(&link.link_id.0) {
+        self.slot(token, &link, now)
+    }
+
+    /// [`Self::redirect_slot`] if the click has one, else [`Self::click`] without the device:
+    /// the token is opened once either way (a link's first click here takes both).
+    pub fn slot_or_click(&mut self, token: &str, key: &LinkKey, now: Millis) -> Result<u32, Click> {
+        let mut buffer = TOKEN_BUFFER;
+        let link = match open(token, key, now, &mut buffer) {
+            Ok(link) => link,
+            Err(problem) => return Err(Click::no_open(Decision::Page(problem))),
+        };
+        match self.slot(token, &link, now) {
+            Some(slot) => Ok(slot),
+            None => Err(self.click_link(&link, now, None)),
+        }
+    }
+
+    fn slot(&self, token: &str, link: &LinkTokenView, now: Millis) -> Option<u32> {
+        if !payload_leads(token) || !self.opened.contains(&link.link_id.0) {
             return None;
         }
-        match self.way(&link, now, None) {
+        match self.way(link, now, None) {
             Way::DeepLink {
                 prefix_slot,
                 page_first: false,
@@ -222,11 +240,14 @@ impl EdgeMemory {
         // The token is opened on the stack and its names borrowed: a click allocates only the
         // deep link it answers with.
         let mut buffer = TOKEN_BUFFER;
-        let link = match open(token, key, now, &mut buffer) {
-            Ok(link) => link,
-            Err(problem) => return Click::no_open(Decision::Page(problem)),
-        };
-        let decision = self.decide_link(&link, now, device);
+        match open(token, key, now, &mut buffer) {
+            Ok(link) => self.click_link(&link, now, device),
+            Err(problem) => Click::no_open(Decision::Page(problem)),
+        }
+    }
+
+    fn click_link(&mut self, link: &LinkTokenView, now: Millis, device: Option<Device>) -> Click {
+        let decision = self.decide_link(link, now, device);
         let followed = matches!(decision, Decision::Redirect(_) | Decision::Landing { .. });
         if !followed || !self.first_open(link.link_id) {
             return Click::no_open(decision);
@@ -533,6 +554,38 @@ mod tests {
         redirected(&mut memory, &used, 0).unwrap();
         memory.learn_used(id);
         assert_eq!(the_fast_way(&memory, &used, 0), None);
+    }
+
+    #[test]
+    fn one_opening_decides_a_first_click_and_the_ones_after() {
+        let mut memory = EdgeMemory::new(60_000);
+        let (p, g) = acme_b();
+        memory.learn_bot(p.clone(), g, bot(), 0);
+        let (token, id) = token(2_000_000_000);
+        let first = memory.slot_or_click(&token, &key(), 0).unwrap_err();
+        assert!(matches!(first.decision, Decision::Redirect(_)));
+        assert_eq!(first.first_open, Some((p, id)));
+        let slot = memory.slot_or_click(&token, &key(), 0).unwrap();
+        assert_eq!(memory.redirect_slot(&token, &key(), 0), Some(slot));
+        let junk = memory.slot_or_click("junk", &key(), 0).unwrap_err();
+        assert_eq!(junk.decision, Decision::Page(Problem::Unknown));
+    }
+
+    #[test]
+    fn past_the_prefix_bound_new_bots_take_the_slower_way() {
+        let mut memory = EdgeMemory::new(60_000);
+        let (p, g) = acme_b();
+        for n in 0..MAX_PREFIXES {
+            let other = Some(PublicBot::Telegram {
+                username: format!("Bot{n}"),
+            });
+            memory.learn_bot(p.clone(), Group::parse(&format!("g{n}")).unwrap(), other, 0);
+        }
+        memory.learn_bot(p, g, bot(), 0);
+        assert_eq!(memory.prefixes.len(), MAX_PREFIXES);
+        let (token, _) = token(2_000_000_000);
+        assert!(redirected(&mut memory, &token, 0).is_some());
+        assert_eq!(the_fast_way(&memory, &token, 0), None);
     }
 
     #[test]
